@@ -1,0 +1,207 @@
+"""Layered configuration: YAML files per service and profile, then environment variables.
+
+Order (later wins): ``application.yaml``, ``application-<profile>.yaml``, ``<service>.yaml``,
+``<service>-<profile>.yaml``, then ``ZIPBOB_<SERVICE>_PORT`` and ``ZIPBOB_<SECTION>__<KEY>``.
+YAML strings may hold Spring-style placeholders ``${ENV_VAR:default}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+PROFILES = ("local", "test", "dev", "prod")
+RELAXED_PROFILES = ("local", "test")  # profiles allowed to run with built-in dev secrets
+ENV_PREFIX = "ZIPBOB_"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+# Secret values that ship in the repo for local use and must never reach dev or prod.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "minioadmin"})
+
+
+class ConfigError(SystemExit):
+    """Raised when configuration is invalid; exits with a readable message instead of a trace."""
+
+    def __init__(self, service: str, problems: list[str]) -> None:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"[{service}] refusing to start, invalid configuration:\n{lines}")
+        self.problems = problems
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1)
+
+
+class LoggingSettings(Section):
+    level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    access_log: bool = True
+
+
+class TracingSettings(Section):
+    enabled: bool = True
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class AuthSettings(Section):
+    """How services verify access tokens issued by the gateway."""
+
+    jwks_url: str = "http://127.0.0.1:8080/.well-known/jwks.json"
+    issuer: str = "zipbob-gateway"
+    audience: str = "zipbob"
+    jwks_cache_seconds: int = Field(300, ge=1)
+    leeway_seconds: int = Field(10, ge=0, le=120)
+
+
+class ServiceSettings(BaseModel):
+    """Settings every service has; services subclass this with their own sections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: str
+    profile: str = Field("local", pattern="^(local|test|dev|prod)$")
+    data_dir: str = "./.zipbob"
+    server: ServerSettings = ServerSettings()
+    logging: LoggingSettings = LoggingSettings()
+    tracing: TracingSettings = TracingSettings()
+    auth: AuthSettings = AuthSettings()
+
+    @property
+    def relaxed(self) -> bool:
+        return self.profile in RELAXED_PROFILES
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def find_config_dir() -> Path:
+    explicit = os.environ.get("ZIPBOB_CONFIG_DIR")
+    if explicit:
+        return Path(explicit)
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "config" / "application.yaml").is_file():
+            return folder / "config"
+    return here / "config"
+
+
+def _resolve_placeholders(value: Any, env: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        # Resolve innermost placeholders first so defaults may themselves hold placeholders.
+        previous = None
+        while previous != value:
+            previous = value
+            value = _PLACEHOLDER.sub(lambda m: env.get(m.group(1), m.group(2) or ""), value)
+        return value
+    if isinstance(value, dict):
+        return {k: _resolve_placeholders(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_placeholders(v, env) for v in value]
+    return value
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(path.stem, [f"{path}: not valid YAML: {exc}"]) from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(path.stem, [f"{path}: top level must be a mapping"])
+    return loaded
+
+
+def _env_overrides(service: str, env: dict[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    port = env.get(f"{ENV_PREFIX}{service.upper()}_PORT")
+    if port:
+        overrides["server"] = {"port": port}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = overrides
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[path[-1]] = value
+    return overrides
+
+
+def load_raw_config(
+    service: str, *, profile: str | None = None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    env = dict(os.environ if env is None else env)
+    profile = profile or env.get("ZIPBOB_PROFILE", "local")
+    folder = find_config_dir()
+    merged: dict[str, Any] = {}
+    for name in ("application", f"application-{profile}", service, f"{service}-{profile}"):
+        merged = deep_merge(merged, _read_yaml(folder / f"{name}.yaml"))
+    merged = _resolve_placeholders(merged, env)
+    merged = deep_merge(merged, _env_overrides(service, env))
+    if "ZIPBOB_DATA_DIR" in env:
+        merged["data_dir"] = env["ZIPBOB_DATA_DIR"]
+    merged["service"] = service
+    merged["profile"] = profile
+    return merged
+
+
+def _secret_problems(settings: BaseModel, path: str = "") -> list[str]:
+    problems = []
+    for name, value in settings:
+        where = f"{path}{name}"
+        if isinstance(value, SecretStr):
+            if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+                env_name = ENV_PREFIX + where.upper().replace(".", "__")
+                problems.append(f"{where}: secret missing or a placeholder; set {env_name}")
+        elif isinstance(value, BaseModel):
+            problems.extend(_secret_problems(value, f"{where}."))
+    return problems
+
+
+def load_settings(
+    service: str,
+    model: type[S],
+    *,
+    profile: str | None = None,
+    env: dict[str, str] | None = None,
+) -> S:
+    """Load, validate and return the settings of ``service``; raise ConfigError when invalid."""
+    raw = load_raw_config(service, profile=profile, env=env)
+    if raw["profile"] not in PROFILES:
+        raise ConfigError(service, [f"profile {raw['profile']!r} is not one of {PROFILES}"])
+    try:
+        settings = model.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError(service, problems) from None
+    if not settings.relaxed:
+        problems = _secret_problems(settings)
+        if problems:
+            raise ConfigError(service, problems)
+    return settings

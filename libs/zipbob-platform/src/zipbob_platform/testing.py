@@ -1,0 +1,120 @@
+"""Pytest plugin shared by every test suite: real servers, never mocks.
+
+The root conftest loads it. Real PostgreSQL, MariaDB, Redis and RabbitMQ are expected on
+localhost (``scripts/check_test_services.py`` makes sure before the run); moto's S3 server
+and nx-27017 are started here. ``ZIPBOB_TEST_MONGO_URL`` points the Mongo fixture at a
+real MongoDB instead.
+
+Fixtures:
+- ``s3_server``: moto S3 on a free port with both buckets (``.url``, ``.env``)
+- ``mongo_url``: nx-27017 in memory, or ``ZIPBOB_TEST_MONGO_URL``
+- ``redis_url``, ``rabbitmq_url``: the real servers (never flush them: use unique prefixes)
+- ``sql_url``: parametrized over sqlite, postgresql, mariadb; a fresh database per module
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from . import embedded
+
+SQL_BACKENDS = ("sqlite", "postgresql", "mariadb")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ZIPBOB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+MARIADB_ADMIN_URL = os.environ.get(
+    "ZIPBOB_TEST_MARIADB_URL", "mysql+aiomysql://root@127.0.0.1:3306/"
+)
+REDIS_URL = os.environ.get("ZIPBOB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBITMQ_URL = os.environ.get("ZIPBOB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+async def create_sql_database(backend: str, *, tmp_dir: Path) -> str:
+    """A brand-new empty database on ``backend``; returns its SQLAlchemy async URL."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_dir / unique_name('zipbob')}.db"
+    name = unique_name("zipbob_test")
+    if backend == "postgresql":
+        engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await engine.dispose()
+        return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    if backend == "mariadb":
+        engine = create_async_engine(MARIADB_ADMIN_URL)
+        async with engine.connect() as conn:
+            await conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        await engine.dispose()
+        return MARIADB_ADMIN_URL.rstrip("/") + f"/{name}?charset=utf8mb4"
+    raise ValueError(f"unknown SQL backend {backend!r}")
+
+
+async def drop_sql_database(backend: str, url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    if backend == "sqlite":
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(url.split("///", 1)[1])
+        return
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    if backend == "postgresql":
+        engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    else:
+        engine = create_async_engine(MARIADB_ADMIN_URL)
+        async with engine.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded.EmbeddedServer]:
+    server = embedded.start_s3(log_dir=tmp_path_factory.mktemp("s3-logs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    real = os.environ.get("ZIPBOB_TEST_MONGO_URL")
+    if real:
+        yield real
+        return
+    server = embedded.start_mongo(log_dir=tmp_path_factory.mktemp("mongo-logs"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    return RABBITMQ_URL
+
+
+@pytest.fixture(scope="module", params=SQL_BACKENDS)
+async def sql_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    backend = request.param
+    url = await create_sql_database(backend, tmp_dir=tmp_path_factory.mktemp("sqlite"))
+    yield url
+    await drop_sql_database(backend, url)
