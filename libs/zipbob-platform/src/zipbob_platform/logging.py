@@ -20,12 +20,16 @@ from .context import current_request_id
 _SECRET_KEYS = re.compile(r"(pass(word)?|secret|token|authorization|api[_-]?key|private)", re.I)
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
+_ASSIGNED_SECRET = re.compile(
+    r"(?i)\b(password|passwd|secret|token|api[_-]?key)([\"']?\s*[=:]\s*[\"']?)[^\s\"',&}]+"
+)
 _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 REDACTED = "[redacted]"
 
 
 def scrub(text: str) -> str:
-    return _BEARER.sub("Bearer " + REDACTED, _JWT_LIKE.sub(REDACTED, text))
+    text = _BEARER.sub("Bearer " + REDACTED, _JWT_LIKE.sub(REDACTED, text))
+    return _ASSIGNED_SECRET.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
 
 
 def _scrub_value(key: str, value: Any) -> Any:
@@ -64,9 +68,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, separators=(",", ":"))
 
 
+class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time of the record (it may be replaced)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route every logger (ours, uvicorn's, libraries') through one JSON handler on stdout."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = StdoutHandler()
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]

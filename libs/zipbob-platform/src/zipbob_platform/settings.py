@@ -83,8 +83,8 @@ class ServiceSettings(BaseModel):
 S = TypeVar("S", bound=ServiceSettings)
 
 
-def find_config_dir() -> Path:
-    explicit = os.environ.get("ZIPBOB_CONFIG_DIR")
+def find_config_dir(env: dict[str, str] | None = None) -> Path:
+    explicit = (os.environ if env is None else env).get("ZIPBOB_CONFIG_DIR")
     if explicit:
         return Path(explicit)
     here = Path.cwd().resolve()
@@ -131,7 +131,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def _env_overrides(service: str, env: dict[str, str]) -> dict[str, Any]:
+def _env_overrides(
+    service: str, env: dict[str, str], sections: frozenset[str] | None
+) -> dict[str, Any]:
+    """Variables for sections this service does not have are ignored, so one environment
+    (a compose file, a shared Secret) can serve every service."""
     overrides: dict[str, Any] = {}
     port = env.get(f"{ENV_PREFIX}{service.upper()}_PORT")
     if port:
@@ -140,6 +144,8 @@ def _env_overrides(service: str, env: dict[str, str]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if sections is not None and path[0] not in sections:
+            continue
         node = overrides
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -151,16 +157,20 @@ def _env_overrides(service: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 def load_raw_config(
-    service: str, *, profile: str | None = None, env: dict[str, str] | None = None
+    service: str,
+    *,
+    profile: str | None = None,
+    env: dict[str, str] | None = None,
+    sections: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     profile = profile or env.get("ZIPBOB_PROFILE", "local")
-    folder = find_config_dir()
+    folder = find_config_dir(env)
     merged: dict[str, Any] = {}
     for name in ("application", f"application-{profile}", service, f"{service}-{profile}"):
         merged = deep_merge(merged, _read_yaml(folder / f"{name}.yaml"))
     merged = _resolve_placeholders(merged, env)
-    merged = deep_merge(merged, _env_overrides(service, env))
+    merged = deep_merge(merged, _env_overrides(service, env, sections))
     if "ZIPBOB_DATA_DIR" in env:
         merged["data_dir"] = env["ZIPBOB_DATA_DIR"]
     merged["service"] = service
@@ -189,7 +199,7 @@ def load_settings(
     env: dict[str, str] | None = None,
 ) -> S:
     """Load, validate and return the settings of ``service``; raise ConfigError when invalid."""
-    raw = load_raw_config(service, profile=profile, env=env)
+    raw = load_raw_config(service, profile=profile, env=env, sections=frozenset(model.model_fields))
     if raw["profile"] not in PROFILES:
         raise ConfigError(service, [f"profile {raw['profile']!r} is not one of {PROFILES}"])
     try:

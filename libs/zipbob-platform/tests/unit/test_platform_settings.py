@@ -1,0 +1,116 @@
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from zipbob_platform.settings import ConfigError, ServiceSettings, load_settings
+
+
+class StoreSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = "sqlite://"
+    password: SecretStr = SecretStr("")
+    pool: int = 5
+
+
+class DemoSettings(ServiceSettings):
+    store: StoreSection = StoreSection()
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    (tmp_path / "application.yaml").write_text(
+        "server:\n  port: 9000\nauth:\n  issuer: shared-issuer\n"
+    )
+    (tmp_path / "demo.yaml").write_text(
+        "server:\n  port: 9001\nstore:\n  url: ${DEMO_DB_HOST:localhost}/db\n  pool: 3\n"
+    )
+    (tmp_path / "demo-dev.yaml").write_text("store:\n  pool: 7\n")
+    return tmp_path
+
+
+def load(config_dir: Path, **env: str) -> DemoSettings:
+    return load_settings("demo", DemoSettings, env={"ZIPBOB_CONFIG_DIR": str(config_dir), **env})
+
+
+def test_service_file_overrides_shared_file_and_profile_file_overrides_both(
+    config_dir: Path,
+) -> None:
+    settings = load(config_dir, ZIPBOB_PROFILE="dev", ZIPBOB_STORE__PASSWORD="s3cr3t-value")
+    assert settings.server.port == 9001
+    assert settings.auth.issuer == "shared-issuer"
+    assert settings.store.pool == 7
+    assert settings.profile == "dev"
+
+
+def test_environment_overrides_files_and_placeholders_resolve(config_dir: Path) -> None:
+    settings = load(
+        config_dir, ZIPBOB_DEMO_PORT="9100", ZIPBOB_STORE__POOL="11", DEMO_DB_HOST="db.internal"
+    )
+    assert settings.server.port == 9100
+    assert settings.store.pool == 11
+    assert settings.store.url == "db.internal/db"
+
+
+def test_placeholder_default_used_when_variable_missing(config_dir: Path) -> None:
+    assert load(config_dir).store.url == "localhost/db"
+
+
+def test_variables_for_sections_the_service_lacks_are_ignored(config_dir: Path) -> None:
+    settings = load(config_dir, ZIPBOB_S3__ENDPOINT_URL="http://s3")
+    assert not hasattr(settings, "s3")
+
+
+def test_invalid_value_is_refused_with_the_key_named(config_dir: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(config_dir, ZIPBOB_STORE__POOL="many")
+    assert "store.pool" in str(caught.value.code)
+
+
+def test_unknown_key_in_a_file_is_refused(config_dir: Path) -> None:
+    (config_dir / "demo-test.yaml").write_text("store:\n  poool: 3\n")
+    with pytest.raises(ConfigError) as caught:
+        load(config_dir, ZIPBOB_PROFILE="test")
+    assert "store.poool" in str(caught.value.code)
+
+
+@pytest.mark.parametrize("profile", ["dev", "prod"])
+def test_missing_secret_refuses_start_outside_local_and_test(
+    config_dir: Path, profile: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(config_dir, ZIPBOB_PROFILE=profile)
+    assert "ZIPBOB_STORE__PASSWORD" in str(caught.value.code)
+
+
+@pytest.mark.parametrize("placeholder", ["changeme", "password", "minioadmin"])
+def test_placeholder_secret_refused_in_prod(config_dir: Path, placeholder: str) -> None:
+    with pytest.raises(ConfigError):
+        load(config_dir, ZIPBOB_PROFILE="prod", ZIPBOB_STORE__PASSWORD=placeholder)
+
+
+def test_missing_secret_is_fine_locally(config_dir: Path) -> None:
+    assert load(config_dir, ZIPBOB_PROFILE="local").store.password.get_secret_value() == ""
+
+
+def test_unknown_profile_is_refused(config_dir: Path) -> None:
+    with pytest.raises(ConfigError):
+        load(config_dir, ZIPBOB_PROFILE="staging")
+
+
+def test_broken_yaml_is_refused_with_the_file_named(config_dir: Path) -> None:
+    (config_dir / "demo.yaml").write_text("server: [unclosed\n")
+    with pytest.raises(ConfigError) as caught:
+        load(config_dir)
+    assert "demo.yaml" in str(caught.value.code)
+
+
+def test_repository_config_loads_for_every_profile() -> None:
+    repo_config = Path(__file__).resolve().parents[4] / "config"
+    for profile in ("local", "test", "dev"):
+        settings = load_settings(
+            "anything",
+            ServiceSettings,
+            env={"ZIPBOB_CONFIG_DIR": str(repo_config), "ZIPBOB_PROFILE": profile},
+        )
+        assert settings.auth.audience == "zipbob"
