@@ -1,0 +1,227 @@
+"""`make run`: start the whole platform on this machine and stop all of it on Ctrl-C/SIGTERM.
+
+Profile `local` (default) needs nothing installed: moto S3, fakeredis and nx-27017 run as
+child processes, SQL is SQLite under the data dir, and events travel over HTTP the way a
+Knative source would deliver them. The embedded S3 and Redis keep their state in memory,
+so the local profile keeps nothing across a restart: the data dir is wiped at start rather
+than left half-consistent (SQLite rows pointing at photos that are gone).
+
+Profile `dev` uses the real servers on localhost (see config/*-dev.yaml) and also runs
+the resizer's RabbitMQ dispatcher; nothing is wiped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from . import embedded
+
+DEFAULT_PORTS = {"gateway": 8080, "catalog": 8081, "review": 8082, "resizer": 8083}
+# Start order: services others call at start-up come first.
+SERVICES = ("resizer", "catalog", "review", "gateway")
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str | None = None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+class Stack:
+    """Everything the launcher started, stopped in reverse order."""
+
+    def __init__(self) -> None:
+        self.servers: list[embedded.EmbeddedServer] = []
+        self.children: list[Child] = []
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        for server in reversed(self.servers):
+            server.stop()
+
+    def first_dead(self) -> Child | embedded.EmbeddedServer | None:
+        for child in self.children:
+            if child.process.poll() is not None:
+                return child
+        for server in self.servers:
+            if not server.alive():
+                return server
+        return None
+
+
+def _installed(service: str) -> bool:
+    return importlib.util.find_spec(f"zipbob_{service}") is not None
+
+
+def _port_for(service: str) -> int:
+    return int(os.environ.get(f"ZIPBOB_{service.upper()}_PORT", DEFAULT_PORTS[service]))
+
+
+def _wait_live(child: Child, log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            tail = log_path.read_text(errors="replace").splitlines()[-15:]
+            raise RuntimeError(
+                f"{child.name} exited with code {child.process.returncode}:\n" + "\n".join(tail)
+            )
+        try:
+            with urllib.request.urlopen(f"{child.url}/healthz/live", timeout=1) as response:  # noqa: S310 - loopback URL we built
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{child.name} did not answer {child.url}/healthz/live in time")
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    return Child(name, process)
+
+
+def _run_migrations(env: dict[str, str], log_dir: Path) -> None:
+    for service in ("gateway", "catalog"):
+        if importlib.util.find_spec(f"zipbob_{service}.migrate") is None:
+            continue
+        with (log_dir / f"{service}-migrate.log").open("ab") as log:
+            subprocess.run(
+                [sys.executable, "-m", f"zipbob_{service}.migrate"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=True,
+            )
+
+
+def start(profile: str, data_dir: Path, stack: Stack, *, quiet: bool = False) -> dict[str, str]:
+    """Start embedded servers (local) and every installed service; return service URLs."""
+    say = (lambda *_: None) if quiet else print
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "ZIPBOB_PROFILE": profile, "ZIPBOB_DATA_DIR": str(data_dir)}
+    for service, port in DEFAULT_PORTS.items():
+        env.setdefault(f"ZIPBOB_{service.upper()}_PORT", str(port))
+    if profile == "local":
+        say("starting embedded S3 (moto), Redis (fakeredis) and MongoDB (nx-27017) ...")
+        s3 = embedded.start_s3(_free_or_default(9000), log_dir=log_dir)
+        stack.servers.append(s3)
+        redis = embedded.start_redis(log_dir=log_dir)
+        stack.servers.append(redis)
+        mongo = embedded.start_mongo(data_dir=data_dir / "mongo", log_dir=log_dir)
+        stack.servers.append(mongo)
+        for server in (s3, redis, mongo):
+            env.update(server.env)
+    else:
+        _run_migrations(env, log_dir)
+    urls: dict[str, str] = {}
+    for service in SERVICES:
+        if not _installed(service):
+            continue
+        port = _port_for(service)
+        child = _spawn(service, [sys.executable, "-m", f"zipbob_{service}"], env, log_dir)
+        child.url = f"http://127.0.0.1:{port}"
+        stack.children.append(child)
+        _wait_live(child, log_dir / f"{service}.log")
+        urls[service] = child.url
+    if profile != "local" and importlib.util.find_spec("zipbob_resizer.dispatcher"):
+        args = [sys.executable, "-m", "zipbob_resizer.dispatcher"]
+        stack.children.append(_spawn("dispatcher", args, env, log_dir))
+    if profile == "local":
+        urls["s3"] = stack.servers[0].url
+    return urls
+
+
+def _free_or_default(port: int) -> int:
+    return embedded.free_port() if embedded.port_open(port) else port
+
+
+def _print_banner(profile: str, urls: dict[str, str], data_dir: Path) -> None:
+    print(f"\nZipBob Commerce is running (profile {profile}).")
+    if "gateway" in urls:
+        gateway = urls["gateway"]
+        print(f"  API (gateway)   {gateway}/api   JWKS {gateway}/.well-known/jwks.json")
+    for service in ("catalog", "review", "resizer"):
+        if service in urls:
+            print(f"  {service:<15} {urls[service]}   (metrics {urls[service]}/metrics)")
+    if "s3" in urls:
+        print(f"  S3 (embedded)   {urls['s3']}")
+    print(f"  logs            {data_dir / 'logs'}/*.log (one JSON object per line)")
+    if profile == "local":
+        print("  data            kept in memory by the embedded servers: gone after a restart")
+    print("Press Ctrl-C to stop everything.\n", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="run the whole ZipBob platform locally")
+    parser.add_argument("--profile", default=os.environ.get("ZIPBOB_PROFILE", "local"))
+    args = parser.parse_args(argv)
+    data_dir = Path(os.environ.get("ZIPBOB_DATA_DIR", "./.zipbob")).resolve()
+    if args.profile == "local" and data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    stack = Stack()
+    stopping = False
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        urls = start(args.profile, data_dir, stack)
+        _print_banner(args.profile, urls, data_dir)
+        while not stopping:
+            dead = stack.first_dead()
+            if dead is not None:
+                print(f"{dead.name} stopped unexpectedly; stopping everything", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        print("stopping ...", flush=True)
+        return 0
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"could not start the platform: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
