@@ -129,39 +129,58 @@ def _run_migrations(env: dict[str, str], log_dir: Path) -> None:
             )
 
 
-def start(profile: str, data_dir: Path, stack: Stack, *, quiet: bool = False) -> dict[str, str]:
-    """Start embedded servers (local) and every installed service; return service URLs."""
-    say = (lambda *_: None) if quiet else print
-    log_dir = data_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+def base_env(profile: str, data_dir: Path) -> dict[str, str]:
     env = {**os.environ, "ZIPBOB_PROFILE": profile, "ZIPBOB_DATA_DIR": str(data_dir)}
     for service, port in DEFAULT_PORTS.items():
         env.setdefault(f"ZIPBOB_{service.upper()}_PORT", str(port))
-    if profile == "local":
-        say("starting embedded S3 (moto), Redis (fakeredis) and MongoDB (nx-27017) ...")
-        s3 = embedded.start_s3(_free_or_default(9000), log_dir=log_dir)
-        stack.servers.append(s3)
-        redis = embedded.start_redis(log_dir=log_dir)
-        stack.servers.append(redis)
-        mongo = embedded.start_mongo(data_dir=data_dir / "mongo", log_dir=log_dir)
-        stack.servers.append(mongo)
-        for server in (s3, redis, mongo):
-            env.update(server.env)
-    else:
+    return env
+
+
+def start_embedded(data_dir: Path, stack: Stack) -> dict[str, str]:
+    """moto S3, fakeredis and nx-27017; returns the env vars that point services at them."""
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    s3 = embedded.start_s3(_free_or_default(9000), log_dir=log_dir)
+    stack.servers.append(s3)
+    redis = embedded.start_redis(log_dir=log_dir)
+    stack.servers.append(redis)
+    mongo = embedded.start_mongo(data_dir=data_dir / "mongo", log_dir=log_dir)
+    stack.servers.append(mongo)
+    return {**s3.env, **redis.env, **mongo.env}
+
+
+def start_services(
+    profile: str, env: dict[str, str], stack: Stack, *, with_dispatcher: bool
+) -> dict[str, str]:
+    """Every installed service (and the dispatcher), each waited for; returns their URLs."""
+    log_dir = Path(env["ZIPBOB_DATA_DIR"]) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if profile != "local":
         _run_migrations(env, log_dir)
     urls: dict[str, str] = {}
     for service in SERVICES:
         if not _installed(service):
             continue
-        port = _port_for(service)
+        port = int(env[f"ZIPBOB_{service.upper()}_PORT"])
         child = _spawn(service, [sys.executable, "-m", f"zipbob_{service}"], env, log_dir)
         child.url = f"http://127.0.0.1:{port}"
         stack.children.append(child)
         _wait_live(child, log_dir / f"{service}.log")
         urls[service] = child.url
-    if profile != "local" and importlib.util.find_spec("zipbob_resizer.dispatcher"):
+    if with_dispatcher and importlib.util.find_spec("zipbob_resizer.dispatcher"):
         args = [sys.executable, "-m", "zipbob_resizer.dispatcher"]
         stack.children.append(_spawn("dispatcher", args, env, log_dir))
+    return urls
+
+
+def start(profile: str, data_dir: Path, stack: Stack, *, quiet: bool = False) -> dict[str, str]:
+    """What `make run` starts for ``profile``; returns service URLs."""
+    env = base_env(profile, data_dir)
+    if profile == "local":
+        if not quiet:
+            print("starting embedded S3 (moto), Redis (fakeredis) and MongoDB (nx-27017) ...")
+        env.update(start_embedded(data_dir, stack))
+    urls = start_services(profile, env, stack, with_dispatcher=profile != "local")
     if profile == "local":
         urls["s3"] = stack.servers[0].url
     return urls
