@@ -119,7 +119,15 @@ def to_http_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
     content_type = headers.pop("ce-datacontenttype", None)
     if content_type:
         headers["content-type"] = content_type
+    _add_trace_header(event, headers)
     return headers, _encode_data(event)
+
+
+def _add_trace_header(event: CloudEvent, headers: dict[str, str]) -> None:
+    # The receiver's HTTP middleware continues the trace from the plain W3C header, so the
+    # span handling the event joins the trace that produced it without extra code.
+    if event.traceparent:
+        headers["traceparent"] = event.traceparent
 
 
 def to_http_structured(event: CloudEvent) -> tuple[dict[str, str], bytes]:
@@ -127,7 +135,9 @@ def to_http_structured(event: CloudEvent) -> tuple[dict[str, str], bytes]:
     if event.data is not None:
         envelope["data"] = event.data
     body = json.dumps(envelope, separators=(",", ":"), default=str).encode()
-    return {"content-type": STRUCTURED_CONTENT_TYPE}, body
+    headers = {"content-type": STRUCTURED_CONTENT_TYPE}
+    _add_trace_header(event, headers)
+    return headers, body
 
 
 def from_http(headers: Mapping[str, str], body: bytes) -> CloudEvent:

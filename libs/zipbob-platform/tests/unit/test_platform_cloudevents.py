@@ -49,6 +49,9 @@ def test_trace_context_travels_in_the_traceparent_extension() -> None:
         event = new_event("com.zipbob.test", "/tests", DATA)
     trace_id = format(span.get_span_context().trace_id, "032x")
     assert event.traceparent is not None and trace_id in event.traceparent
+    for headers, _ in (to_http_binary(event), to_http_structured(event)):
+        assert headers["traceparent"] == event.traceparent
+        assert from_http(headers, _).traceparent == event.traceparent
 
 
 @pytest.mark.parametrize(
