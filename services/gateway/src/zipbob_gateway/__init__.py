@@ -1,0 +1,1 @@
+"""ZipBob gateway: signup/login, JWT issuing, routing to the services, rate limits."""

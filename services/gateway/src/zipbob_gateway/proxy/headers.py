@@ -1,0 +1,79 @@
+"""Which headers cross the gateway, in both directions (RFC 9110 section 7.6.1)."""
+
+from __future__ import annotations
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Replaced by the gateway's own values on the way up.
+_REPLACED_UPSTREAM = frozenset({"host", "traceparent", "tracestate", "x-request-id", "forwarded"})
+# The gateway's server adds its own on the way down.
+_REPLACED_DOWNSTREAM = frozenset({"date", "server", "x-request-id"})
+
+
+def _connection_named(headers: list[tuple[bytes, bytes]]) -> frozenset[str]:
+    named: set[str] = set()
+    for name, value in headers:
+        if name == b"connection":
+            named.update(t.strip().lower() for t in value.decode("latin-1").split(",") if t)
+    return frozenset(named)
+
+
+def upstream_request_headers(
+    headers: list[tuple[bytes, bytes]],
+    *,
+    client_ip: str,
+    scheme: str,
+    request_id: str,
+    traceparent: str | None,
+) -> list[tuple[str, str]]:
+    dropped = HOP_BY_HOP | _REPLACED_UPSTREAM | _connection_named(headers)
+    out: list[tuple[str, str]] = []
+    forwarded_for = host = None
+    for raw_name, raw_value in headers:
+        name = raw_name.decode("latin-1")
+        if name == "x-forwarded-for":
+            forwarded_for = raw_value.decode("latin-1")
+            continue
+        if name == "host":
+            host = raw_value.decode("latin-1")
+        if name in dropped or name in ("x-forwarded-proto", "x-forwarded-host"):
+            continue
+        out.append((name, raw_value.decode("latin-1")))
+    out.append(("x-forwarded-for", f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip))
+    out.append(("x-forwarded-proto", scheme))
+    if host:
+        out.append(("x-forwarded-host", host))
+    out.append(("x-request-id", request_id))
+    if traceparent:
+        out.append(("traceparent", traceparent))
+    return out
+
+
+def downstream_response_headers(
+    raw_headers: tuple[tuple[bytes, bytes], ...],
+) -> list[tuple[bytes, bytes]]:
+    connection_named: set[str] = set()
+    for name, value in raw_headers:
+        if name.lower() == b"connection":
+            connection_named.update(
+                t.strip().lower() for t in value.decode("latin-1").split(",") if t
+            )
+    out: list[tuple[bytes, bytes]] = []
+    for name, value in raw_headers:
+        lower = name.lower()
+        text = lower.decode("latin-1")
+        if text in HOP_BY_HOP or text in _REPLACED_DOWNSTREAM or text in connection_named:
+            continue
+        out.append((lower, value))
+    return out
