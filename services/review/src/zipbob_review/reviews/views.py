@@ -1,0 +1,75 @@
+"""HTTP routes of the review API; thin: parse, authorise, hand off to the service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from zipbob_platform.auth import Principal, require_principal
+
+from .schemas import RatingSummary, ReviewCreate, ReviewPage, ReviewRead, ReviewUpdate, Sort
+from .service import (
+    ReviewDeps,
+    create_review,
+    delete_review,
+    list_reviews,
+    rating_summary,
+    update_review,
+)
+
+router = APIRouter(tags=["reviews"])
+
+
+def review_deps(request: Request) -> ReviewDeps:
+    return request.app.state.review_deps
+
+
+async def caller(request: Request) -> Principal:
+    return await require_principal(request)
+
+
+Deps = Annotated[ReviewDeps, Depends(review_deps)]
+Caller = Annotated[Principal, Depends(caller)]
+
+
+@router.post("/api/products/{product_id}/reviews", status_code=201, response_model=ReviewRead)
+async def post_review(
+    product_id: str, payload: ReviewCreate, deps: Deps, who: Caller, response: Response
+) -> ReviewRead:
+    review = await create_review(deps=deps, product_id=product_id, author=who, payload=payload)
+    response.headers["Location"] = f"/api/reviews/{review.id}"
+    return review
+
+
+@router.get("/api/products/{product_id}/reviews", response_model=ReviewPage)
+async def get_reviews(
+    product_id: str,
+    deps: Deps,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    size: Annotated[int | None, Query(ge=1, le=100)] = None,
+    sort: Sort = "newest",
+    cursor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> ReviewPage:
+    size = min(size or deps.pagination.default_size, deps.pagination.max_size)
+    return await list_reviews(
+        deps=deps, product_id=product_id, sort=sort, page=page, size=size, cursor=cursor
+    )
+
+
+@router.get("/api/products/{product_id}/reviews/summary", response_model=RatingSummary)
+async def get_summary(product_id: str, deps: Deps) -> RatingSummary:
+    return await rating_summary(deps=deps, product_id=product_id)
+
+
+@router.patch("/api/reviews/{review_id}", response_model=ReviewRead)
+async def patch_review(
+    review_id: str, payload: ReviewUpdate, deps: Deps, who: Caller
+) -> ReviewRead:
+    return await update_review(deps=deps, review_id=review_id, caller=who, payload=payload)
+
+
+@router.delete("/api/reviews/{review_id}", status_code=204)
+async def remove_review(review_id: str, deps: Deps, who: Caller) -> Response:
+    await delete_review(deps=deps, review_id=review_id, caller=who)
+    return Response(status_code=204)

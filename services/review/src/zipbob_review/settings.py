@@ -1,0 +1,84 @@
+"""The review service's configuration sections (config/review*.yaml, ZIPBOB_* variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from zipbob_platform.settings import Section, ServiceSettings
+
+
+class MongoSettings(Section):
+    url: SecretStr = SecretStr("mongodb://127.0.0.1:27017/?directConnection=true")
+    database: str = "zipbob_review"
+    # Short on purpose: a MongoDB outage must become a quick 503, not a hung request.
+    server_selection_timeout_ms: int = Field(1500, ge=50)
+    connect_timeout_ms: int = Field(1500, ge=50)
+    socket_timeout_ms: int = Field(5000, ge=50)
+    max_pool_size: int = Field(50, ge=1)
+
+
+class RedisSettings(Section):
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    socket_timeout_seconds: float = Field(0.25, gt=0)
+    # After a Redis error, skip the cache for this long instead of paying a timeout per request.
+    retry_after_failure_seconds: float = Field(1.0, ge=0)
+
+
+class RabbitMqSettings(Section):
+    url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+class CatalogSettings(Section):
+    url: str = "http://127.0.0.1:8081"
+    timeout_seconds: float = Field(1.0, gt=0, le=30)
+    cache_seconds: float = Field(30.0, ge=0)
+    not_found_cache_seconds: float = Field(5.0, ge=0)
+    cache_size: int = Field(10_000, ge=0)
+    breaker_failures: int = Field(5, ge=1)
+    breaker_open_seconds: float = Field(10.0, gt=0)
+
+
+class CacheSettings(Section):
+    enabled: bool = True
+    key_prefix: str = Field("zipbob:review", min_length=1)
+    ttl_seconds: int = Field(60, ge=1)
+    lock_ms: int = Field(2000, ge=10)
+    lock_wait_ms: int = Field(300, ge=0)
+    # The cached first page holds this many items; any requested size up to it is a slice.
+    first_page_items: int = Field(100, ge=1, le=100)
+
+
+class PaginationSettings(Section):
+    default_size: int = Field(20, ge=1, le=100)
+    max_size: int = Field(100, ge=1, le=100)
+    # Deepest offset served by ?page=; deeper reads use the keyset ?cursor= instead.
+    max_offset: int = Field(10_000, ge=0)
+
+
+class RabbitConsumerSettings(Section):
+    enabled: bool = False
+    exchange: str = "zipbob.events"
+    queue: str = "review.product-deleted"
+    routing_key: str = "com.zipbob.catalog.product.deleted"
+    dead_letter_exchange: str = ""
+    prefetch: int = Field(10, ge=1)
+    reconnect_seconds: float = Field(2.0, gt=0)
+
+
+class EventSettings(Section):
+    http_enabled: bool = True
+    rabbitmq: RabbitConsumerSettings = RabbitConsumerSettings()
+
+
+class ReviewSection(Section):
+    cache: CacheSettings = CacheSettings()
+    pagination: PaginationSettings = PaginationSettings()
+    events: EventSettings = EventSettings()
+
+
+class ReviewSettings(ServiceSettings):
+    mongo: MongoSettings = MongoSettings()
+    redis: RedisSettings = RedisSettings()
+    rabbitmq: RabbitMqSettings = RabbitMqSettings()
+    catalog: CatalogSettings = CatalogSettings()
+    review: ReviewSection = ReviewSection()
