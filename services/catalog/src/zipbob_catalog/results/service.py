@@ -1,0 +1,80 @@
+"""Applying the resizer's results to images, once per event id.
+
+Outcomes: ``applied``; ``duplicate`` (event id seen before); ``stale`` (the image is gone,
+or already final with this content); ``invalid`` (not a result we can read).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from zipbob_catalog.db import utcnow
+from zipbob_catalog.metrics import events_consumed_total
+from zipbob_catalog.outbox.models import ProcessedEvent
+from zipbob_catalog.products import repository
+from zipbob_catalog.results.schemas import FAILED, RESIZED, ImageFailed, ImageResized
+from zipbob_catalog.runtime import CatalogRuntime
+from zipbob_platform.cloudevents import CloudEvent, InvalidEvent
+
+log = logging.getLogger("zipbob.catalog.results")
+
+
+def parse_result(event: CloudEvent) -> ImageResized | ImageFailed:
+    model = {RESIZED: ImageResized, FAILED: ImageFailed}.get(event.type)
+    if model is None:
+        raise InvalidEvent(f"the catalog does not consume {event.type!r} events")
+    try:
+        return model.model_validate(event.data)
+    except ValidationError as exc:
+        raise InvalidEvent(f"{event.type} data is invalid: {exc.errors()[0]['msg']}") from None
+
+
+async def apply_result(*, runtime: CatalogRuntime, event: CloudEvent) -> str:
+    """Apply one result event; raises InvalidEvent for a permanent refusal."""
+    try:
+        result = parse_result(event)
+    except InvalidEvent:
+        events_consumed_total.labels(event.type, "invalid").inc()
+        raise
+    try:
+        async with runtime.sessions() as session, session.begin():
+            if await session.get(ProcessedEvent, event.id) is not None:
+                outcome = "duplicate"
+            else:
+                outcome = await _update_image(session, result)
+                session.add(
+                    ProcessedEvent(event_id=event.id, event_type=event.type, outcome=outcome)
+                )
+    except IntegrityError:
+        outcome = "duplicate"  # another replica recorded the same event id concurrently
+    events_consumed_total.labels(event.type, outcome).inc()
+    log.info(
+        "result %s for image %s: %s",
+        event.type.rsplit(".", 1)[-1],
+        result.image_id,
+        outcome,
+        extra={"event_id": event.id, "outcome": outcome},
+    )
+    return outcome
+
+
+async def _update_image(session, result: ImageResized | ImageFailed) -> str:  # type: ignore[no-untyped-def]
+    image = await repository.get_image(session, result.image_id, for_update=True)
+    if image is None or image.product_id != result.product_id:
+        return "stale"  # deleted product or unknown image: nothing to update
+    if isinstance(result, ImageResized):
+        variants = {name: variant.model_dump() for name, variant in result.variants.items()}
+        if image.status == "ready" and image.variants == variants:
+            return "stale"
+        image.status, image.variants, image.error = "ready", variants, None
+    else:
+        if image.status == "ready":
+            return "stale"  # a success already arrived; a late failure must not undo it
+        if image.status == "failed" and image.error == result.reason[:500]:
+            return "stale"
+        image.status, image.error = "failed", result.reason[:500]
+    image.updated_at = utcnow()
+    return "applied"

@@ -1,0 +1,27 @@
+"""``POST /internal/events``: result events over HTTP (local profile, Knative Trigger).
+
+Internal only: the gateway never routes here. 2xx = done (also for duplicates and stale
+events), 400 = permanent refusal, 503 = retry later.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from zipbob_catalog.results.service import apply_result
+from zipbob_platform.cloudevents import InvalidEvent, from_http
+from zipbob_platform.problems import PROBLEM_BASE, Problem
+
+router = APIRouter(tags=["internal"])
+
+
+@router.post("/internal/events", include_in_schema=False)
+async def receive_event(request: Request) -> JSONResponse:
+    body = await request.body()
+    try:
+        event = from_http(request.headers, body)
+        outcome = await apply_result(runtime=request.app.state.catalog, event=event)
+    except InvalidEvent as exc:
+        raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
+    return JSONResponse({"id": event.id, "outcome": outcome})

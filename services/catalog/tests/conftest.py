@@ -1,0 +1,185 @@
+"""Catalog test fixtures: a token signer with its JWKS, settings, and a live catalog server.
+
+Real servers only: the SQL backends, moto's S3 server and RabbitMQ come from the
+platform plugin's fixtures; the catalog runs in uvicorn on a loopback port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from zipbob_catalog.main import create_app
+from zipbob_catalog.settings import CatalogSettings
+from zipbob_platform.auth import static_jwks_source
+from zipbob_platform.embedded import free_port
+
+
+class TokenSigner:
+    """Signs ES256 access tokens the way the gateway does (tests only)."""
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.kid = uuid.uuid4().hex[:12]
+        public = jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        self.jwks = {"keys": [{**public, "kid": self.kid, "alg": "ES256", "use": "sig"}]}
+
+    def token(self, user_id: str, role: str = "seller", **claims: Any) -> str:
+        now = int(time.time())
+        payload = {
+            "sub": user_id,
+            "role": role,
+            "iss": "zipbob-gateway",
+            "aud": "zipbob",
+            "iat": now,
+            "exp": now + 600,
+            "jti": uuid.uuid4().hex,
+            **claims,
+        }
+        return jwt.encode(payload, self.key, algorithm="ES256", headers={"kid": self.kid})
+
+    def headers(self, user_id: str, role: str = "seller") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user_id, role)}"}
+
+
+@pytest.fixture(scope="session")
+def signer() -> TokenSigner:
+    return TokenSigner()
+
+
+def catalog_settings(sql_url: str, s3_env: dict[str, str], **sections: Any) -> CatalogSettings:
+    """Settings for a test catalog; ``sections`` override whole sections (dicts)."""
+    raw: dict[str, Any] = {
+        "service": "catalog",
+        "profile": "test",
+        "logging": {"level": "WARNING", "access_log": False},
+        "database": {"url": sql_url, "migrate_on_start": True, "pool_size": 5},
+        "s3": {
+            "endpoint_url": s3_env["ZIPBOB_S3__ENDPOINT_URL"],
+            "access_key_id": s3_env["ZIPBOB_S3__ACCESS_KEY_ID"],
+            "secret_access_key": s3_env["ZIPBOB_S3__SECRET_ACCESS_KEY"],
+        },
+        "outbox": {"relay_enabled": False},
+        "results": {"consume_rabbitmq": False},
+        "sweeper": {"enabled": False},
+    }
+    for name, value in sections.items():
+        raw[name] = {**raw.get(name, {}), **value}
+    return CatalogSettings.model_validate(raw)
+
+
+@dataclass
+class RunningCatalog:
+    app: Any
+    url: str
+    client: httpx.AsyncClient
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.catalog
+
+
+async def start_catalog(settings: CatalogSettings, signer: TokenSigner) -> tuple[Any, Any]:
+    app = create_app(settings, jwks_source=static_jwks_source(signer.jwks))
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="on", log_config=None, loop="asyncio"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(400):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.025)
+    return app, (server, task, port)
+
+
+async def stop_catalog(handle: Any) -> None:
+    server, task, _ = handle
+    server.should_exit = True
+    await asyncio.wait_for(task, 15)
+
+
+@pytest.fixture(scope="module")
+async def catalog(
+    sql_url: str, s3_server: Any, signer: TokenSigner
+) -> AsyncIterator[RunningCatalog]:
+    """A catalog on this module's database, background workers off (tests drive them)."""
+    settings = catalog_settings(sql_url, s3_server.env)
+    app, handle = await start_catalog(settings, signer)
+    url = f"http://127.0.0.1:{handle[2]}"
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        yield RunningCatalog(app=app, url=url, client=client)
+    await stop_catalog(handle)
+
+
+class ImageFactory:
+    """Small real images, plus files that only claim to be images."""
+
+    @staticmethod
+    def encoded(fmt: str, width: int = 64, height: int = 48) -> bytes:
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (width, height), (200, 60, 30)).save(buffer, format=fmt)
+        return buffer.getvalue()
+
+    def jpeg(self, width: int = 64, height: int = 48) -> bytes:
+        return self.encoded("JPEG", width, height)
+
+    def png(self, width: int = 64, height: int = 48) -> bytes:
+        return self.encoded("PNG", width, height)
+
+    def webp(self, width: int = 64, height: int = 48) -> bytes:
+        return self.encoded("WEBP", width, height)
+
+    def gif(self) -> bytes:
+        return self.encoded("GIF")
+
+    @staticmethod
+    def png_claiming(width: int, height: int) -> bytes:
+        """A valid PNG header announcing width x height pixels, with no pixel data."""
+        import struct
+        import zlib
+
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+    def noisy_jpeg(self, target_bytes: int) -> bytes:
+        """A photo-like JPEG of about ``target_bytes`` (random noise compresses badly)."""
+        import io
+        import os
+
+        from PIL import Image
+
+        side = 256
+        while True:
+            image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=90)
+            if buffer.tell() >= target_bytes:
+                return buffer.getvalue()
+            side = int(side * 1.3)
+
+
+@pytest.fixture(scope="session")
+def images() -> ImageFactory:
+    return ImageFactory()
