@@ -111,7 +111,10 @@ class RunningGateway:
     client: httpx.AsyncClient
 
     async def signup_and_login(
-        self, *, role: str = "seller", password: str = "correct horse battery"
+        self,
+        *,
+        role: str = "seller",
+        password: str = "correct horse battery",  # noqa: S107
     ) -> dict[str, Any]:
         email = f"{unique_name('user')}@example.com"
         created = await self.client.post(
@@ -173,6 +176,7 @@ async def gateway_factory(
             lifespan="on",
             log_config=None,
             access_log=False,
+            proxy_headers=False,  # the client's X-Forwarded-For is data under test here
         )
         server = uvicorn.Server(config)
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]

@@ -50,7 +50,12 @@ def upstream_request_headers(
         if name in dropped or name in ("x-forwarded-proto", "x-forwarded-host"):
             continue
         out.append((name, raw_value.decode("latin-1")))
-    out.append(("x-forwarded-for", f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip))
+    if not forwarded_for:
+        forwarded_for = client_ip
+    elif forwarded_for.rsplit(",", 1)[-1].strip() != client_ip:
+        # Unless uvicorn already took the client from a trusted proxy's X-Forwarded-For.
+        forwarded_for = f"{forwarded_for}, {client_ip}"
+    out.append(("x-forwarded-for", forwarded_for))
     out.append(("x-forwarded-proto", scheme))
     if host:
         out.append(("x-forwarded-host", host))
