@@ -1,4 +1,4 @@
-"""Structural similarity (SSIM) with a 7x7 uniform window, as scikit-image computes it by default."""
+"""Structural similarity (SSIM), 7x7 uniform window, as scikit-image computes it by default."""
 
 from __future__ import annotations
 

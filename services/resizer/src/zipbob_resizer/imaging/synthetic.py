@@ -36,8 +36,10 @@ def photo_like(width: int, height: int, *, seed: int = 7, noise_sigma: float = 1
         else:
             draw.line((x, y, x + r * 2, y + r), fill=colour, width=max(1, r // 6))
     image = base.filter(ImageFilter.GaussianBlur(1.2)).resize((width, height), Image.BICUBIC)
-    # Texture at three scales: foliage-like blotches, fabric-like weave, sensor grain.
-    for divisor, sigma, weight in ((6, 60.0, 0.25), (2, 40.0, 0.2), (1, noise_sigma, 0.12)):
+    # Texture whose strength falls with its scale, as in natural images: foliage-like
+    # blotches, fabric-like weave, fine detail, and a little sensor grain.
+    octaves = ((24, 60.0, 0.3), (8, 60.0, 0.2), (3, 50.0, 0.12), (1, noise_sigma, 0.04))
+    for divisor, sigma, weight in octaves:
         size = (max(1, width // divisor), max(1, height // divisor))
         layers = [Image.effect_noise(size, sigma) for _ in range(3)]
         texture = Image.merge("RGB", layers).resize((width, height), Image.BILINEAR)
@@ -68,7 +70,9 @@ def jpeg_bytes(
 def rgba_with_hidden_colour(width: int, height: int, *, seed: int = 11) -> Image.Image:
     """RGBA photo whose fully transparent areas hide saturated magenta in the colour channels."""
     rgb = photo_like(width, height, seed=seed)
-    alpha = Image.radial_gradient("L").resize((width, height)).point(lambda v: 0 if v > 200 else 255)
+    alpha = (
+        Image.radial_gradient("L").resize((width, height)).point(lambda v: 0 if v > 200 else 255)
+    )
     rgba = rgb.convert("RGBA")
     magenta = Image.new("RGBA", (width, height), (255, 0, 255, 0))
     rgba.putalpha(alpha)
