@@ -35,7 +35,7 @@ class ReviewCreate(ReviewBase):
 
 
 class ReviewUpdate(ReviewBase):
-    rating: int | None = Rating
+    rating: int | None = Field(None, ge=1, le=5, strict=True)
     title: str | None = Field(None, min_length=1, max_length=200)
     body: str | None = Field(None, max_length=10_000)
 

@@ -1,0 +1,149 @@
+"""The catalog or MongoDB being down is a 503 problem+json with Retry-After, never a 500."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from review_factories import (
+    CatalogStub,
+    auth,
+    metric_value,
+    review_body,
+    review_settings,
+    running_app,
+)
+
+from zipbob_platform.embedded import free_port
+from zipbob_platform.testing import unique_name
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def catalog():
+    stub = CatalogStub()
+    await stub.start()
+    yield stub
+    await stub.stop()
+
+
+@pytest.fixture(scope="module")
+def database() -> str:
+    return unique_name("zb_review_deps")
+
+
+@pytest.fixture
+def settings(mongo_url, redis_url, catalog, database):
+    return review_settings(
+        mongo_url=mongo_url, redis_url=redis_url, catalog_url=catalog.url, database=database
+    )
+
+
+def assert_unavailable(response) -> dict:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert int(response.headers["retry-after"]) >= 1
+    return response.json()
+
+
+async def test_catalog_down_is_503_and_nothing_written(settings, catalog):
+    product = catalog.add_product()
+    async with running_app(settings) as client:
+        await catalog.stop()
+        before = metric_value("zipbob_catalog_lookups_total", outcome="unavailable")
+        response = await client.post(
+            f"/api/products/{product}/reviews", json=review_body(), headers=auth()
+        )
+        body = assert_unavailable(response)
+        assert body["title"] == "Catalog unavailable"
+        assert metric_value("zipbob_catalog_lookups_total", outcome="unavailable") == before + 1
+        summary = (await client.get(f"/api/products/{product}/reviews/summary")).json()
+        assert summary["count"] == 0  # reads never needed the catalog
+
+
+@pytest.mark.parametrize("status", [500, 502, 429, 401])
+async def test_catalog_errors_are_503(settings, catalog, status):
+    catalog.status_override = status
+    async with running_app(settings) as client:
+        response = await client.post(
+            f"/api/products/{catalog.add_product()}/reviews", json=review_body(), headers=auth()
+        )
+        assert_unavailable(response)
+
+
+async def test_slow_catalog_times_out_to_503(settings, catalog):
+    catalog.delay_seconds = 2.0
+    async with running_app(settings) as client:
+        started = time.monotonic()
+        response = await client.post(
+            f"/api/products/{catalog.add_product()}/reviews", json=review_body(), headers=auth()
+        )
+        assert_unavailable(response)
+        assert time.monotonic() - started < 1.5  # the 0.5 s timeout, not the 2 s answer
+
+
+async def test_breaker_opens_then_recovers(settings, catalog):
+    catalog.status_override = 503
+    async with running_app(settings) as client:
+        for _ in range(settings.catalog.breaker_failures):
+            assert_unavailable(
+                await client.post(
+                    f"/api/products/{catalog.add_product()}/reviews",
+                    json=review_body(),
+                    headers=auth(),
+                )
+            )
+        calls = catalog.calls
+        opened = await client.post(
+            f"/api/products/{catalog.add_product()}/reviews", json=review_body(), headers=auth()
+        )
+        assert_unavailable(opened)
+        assert catalog.calls == calls  # open: the catalog is not even asked
+        assert (await client.get("/healthz/ready")).json()["checks"]["catalog_breaker"] == "open"
+        catalog.status_override = None
+        await asyncio.sleep(settings.catalog.breaker_open_seconds)
+        product = catalog.add_product()
+        response = await client.post(
+            f"/api/products/{product}/reviews", json=review_body(), headers=auth()
+        )
+        assert response.status_code == 201  # half-open trial succeeded
+        assert client.app.state.review_deps.catalog.breaker.state == "closed"
+
+
+async def test_known_products_are_cached(settings, catalog):
+    product = catalog.add_product()
+    async with running_app(settings) as client:
+        for user in ("c1", "c2", "c3"):
+            response = await client.post(
+                f"/api/products/{product}/reviews",
+                json=review_body(),
+                headers=auth("customer", user),
+            )
+            assert response.status_code == 201
+        assert catalog.calls == 1
+
+
+@pytest.mark.slow
+async def test_mongo_down_is_503_not_500(redis_url, catalog):
+    dead = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"
+    settings = review_settings(
+        mongo_url=dead, redis_url=redis_url, catalog_url=catalog.url, database="unreachable"
+    )
+    async with running_app(settings, wait_for_storage=False) as client:
+        product = catalog.add_product()
+        for response in (
+            await client.get(f"/api/products/{product}/reviews/summary"),
+            await client.get(f"/api/products/{product}/reviews"),
+            await client.post(
+                f"/api/products/{product}/reviews", json=review_body(), headers=auth()
+            ),
+            await client.patch("/api/reviews/abc", json={"rating": 2}, headers=auth()),
+            await client.delete("/api/reviews/abc", headers=auth("admin")),
+        ):
+            assert_unavailable(response)
+        ready = await client.get("/healthz/ready")
+        assert ready.status_code == 503
+        assert ready.headers["content-type"].startswith("application/problem+json")
+        assert (await client.get("/healthz/live")).status_code == 200
