@@ -16,6 +16,7 @@ from typing import Any
 
 import jwt
 from prometheus_client import Counter
+from starlette.requests import Request
 
 from .metrics import get_or_create
 from .problems import PROBLEM_BASE, Problem
@@ -209,14 +210,14 @@ def static_jwks_source(document: dict[str, Any]) -> JwksSource:
     return fetch
 
 
-async def require_principal(request: Any) -> Principal:
+async def require_principal(request: Request) -> Principal:
     """FastAPI/Starlette dependency: the verified caller (app.state.jwks_verifier verifies)."""
     verifier: JwksVerifier = request.app.state.jwks_verifier
     return await verifier.verify(bearer_token(request.headers.get("authorization")))
 
 
-def require_role(*roles: str) -> Callable[[Any], Awaitable[Principal]]:
-    async def dependency(request: Any) -> Principal:
+def require_role(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
         principal = await require_principal(request)
         if not principal.has_role(*roles):
             raise forbidden(f"this action needs the role {' or '.join(roles)}")

@@ -147,3 +147,32 @@ async def test_rotated_key_is_picked_up_without_restart() -> None:
 def test_authorization_header_must_be_bearer(header: str | None) -> None:
     with pytest.raises(AuthError):
         bearer_token(header)
+
+
+async def test_fastapi_dependencies_verify_the_bearer_and_enforce_roles() -> None:
+    from typing import Annotated
+
+    from fastapi import Depends, FastAPI
+    from httpx import ASGITransport, AsyncClient
+
+    from zipbob_platform.app import install_platform
+    from zipbob_platform.auth import Principal, require_principal, require_role
+    from zipbob_platform.settings import ServiceSettings
+
+    app = FastAPI()
+    install_platform(app, ServiceSettings(service="deps", profile="test"))
+    app.state.jwks_verifier = verifier()
+
+    @app.get("/me")
+    async def me(who: Annotated[Principal, Depends(require_principal)]) -> dict[str, str]:
+        return {"id": who.user_id}
+
+    @app.post("/admin-only")
+    async def admin(_: Annotated[Principal, Depends(require_role("admin"))]) -> dict[str, str]:
+        return {}
+
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
+        headers = {"Authorization": f"Bearer {sign(claims())}"}
+        assert (await http.get("/me", headers=headers)).json() == {"id": "user-1"}
+        assert (await http.get("/me")).status_code == 401
+        assert (await http.post("/admin-only", headers=headers)).status_code == 403
