@@ -183,3 +183,128 @@ class ImageFactory:
 @pytest.fixture(scope="session")
 def images() -> ImageFactory:
     return ImageFactory()
+
+
+class TcpProxy:
+    """A real socket proxy in front of RabbitMQ that a test can sever and restore."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.refusing = False
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            client_w.close()
+            return
+        try:
+            upstream_r, upstream_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            client_w.close()
+            return
+        self._writers |= {client_w, upstream_w}
+        await asyncio.gather(self._pipe(client_r, upstream_w), self._pipe(upstream_r, client_w))
+        self._writers -= {client_w, upstream_w}
+
+    def sever(self) -> None:
+        """Cut every open connection and refuse new ones until restore()."""
+        self.refusing = True
+        for writer in list(self._writers):
+            transport = writer.transport
+            transport.abort()
+        self._writers.clear()
+
+    def restore(self) -> None:
+        self.refusing = False
+
+    async def close(self) -> None:
+        self.sever()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+@dataclass
+class RabbitNames:
+    """Per-run exchange and queue names, deleted afterwards (never anyone else's)."""
+
+    url: str
+    exchange: str
+    dead_letter_exchange: str
+    results_queue: str
+    tap_queue: str
+
+    def channel(self) -> Any:
+        import pika
+
+        connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        return connection, connection.channel()
+
+    def declare_tap(self) -> None:
+        """A queue receiving every event published to our exchange."""
+        connection, channel = self.channel()
+        channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
+        channel.queue_declare(self.tap_queue, durable=True)
+        channel.queue_bind(self.tap_queue, self.exchange, routing_key="#")
+        connection.close()
+
+    def drain_tap(self) -> list[tuple[Any, bytes]]:
+        """Every message in the tap queue as (properties, body), in queue order."""
+        connection, channel = self.channel()
+        messages = []
+        while True:
+            method, properties, body = channel.basic_get(self.tap_queue, auto_ack=True)
+            if method is None:
+                break
+            messages.append((properties, body))
+        connection.close()
+        return messages
+
+    def cleanup(self) -> None:
+        connection, channel = self.channel()
+        for queue in (self.tap_queue, self.results_queue, f"{self.results_queue}.dlq"):
+            channel.queue_delete(queue)
+        for exchange in (self.exchange, self.dead_letter_exchange):
+            channel.exchange_delete(exchange)
+        connection.close()
+
+
+@pytest.fixture
+def rabbit_names(rabbitmq_url: str) -> Any:
+    from zipbob_platform.testing import unique_name
+
+    names = RabbitNames(
+        url=rabbitmq_url,
+        exchange=unique_name("test.catalog.events"),
+        dead_letter_exchange=unique_name("test.catalog.dlx"),
+        results_queue=unique_name("test.catalog.image-results"),
+        tap_queue=unique_name("test.catalog.tap"),
+    )
+    yield names
+    names.cleanup()
+
+
+@pytest.fixture(scope="session")
+def catalog_kit() -> Any:
+    """Helpers for tests that start their own catalog (test modules cannot import conftest)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        TcpProxy=TcpProxy, settings=catalog_settings, start=start_catalog, stop=stop_catalog
+    )
