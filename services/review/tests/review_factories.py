@@ -204,3 +204,14 @@ def metric_value(name: str, **labels: str) -> float:
     from prometheus_client import REGISTRY
 
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def drop_database(mongo_url: str, name: str) -> None:
+    """Tidy up after a module (matters when ZIPBOB_TEST_MONGO_URL is a real, lasting MongoDB)."""
+    from pymongo import AsyncMongoClient
+
+    client = AsyncMongoClient(mongo_url, serverSelectionTimeoutMS=2000)
+    try:
+        await client.drop_database(name)
+    finally:
+        await client.close()

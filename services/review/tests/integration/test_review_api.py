@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from review_factories import CatalogStub, auth, review_body, review_settings, running_app
+from review_factories import (
+    CatalogStub,
+    auth,
+    drop_database,
+    review_body,
+    review_settings,
+    running_app,
+)
 
 from zipbob_platform.testing import unique_name
 
@@ -20,8 +27,10 @@ async def catalog():
 
 
 @pytest.fixture(scope="module")
-def database() -> str:
-    return unique_name("zb_review_api")
+async def database(mongo_url):
+    name = unique_name("zb_review_api")
+    yield name
+    await drop_database(mongo_url, name)
 
 
 @pytest.fixture
@@ -238,4 +247,36 @@ async def test_reading_an_unreviewed_product(client):
         "total": 0,
         "sort": "newest",
         "next_cursor": None,
+    }
+
+
+async def test_path_ids_are_bounded_422(client):
+    long_id = "p" * 101
+    assert_problem(await client.get(f"/api/products/{long_id}/reviews/summary"), 422)
+    assert_problem(
+        await client.post(f"/api/products/{long_id}/reviews", json=review_body(), headers=auth()),
+        422,
+    )
+    assert_problem(await client.delete(f"/api/reviews/{long_id}", headers=auth("admin")), 422)
+
+
+async def test_body_only_edit_keeps_the_rating(client, catalog):
+    product = catalog.add_product()
+    review = await _create(client, product, "gina", 2)
+    edited = await client.patch(
+        f"/api/reviews/{review['id']}",
+        json={"body": "Longer text"},
+        headers=auth("customer", "gina"),
+    )
+    assert edited.status_code == 200 and edited.json()["rating"] == 2
+    assert edited.json()["body"] == "Longer text"
+    assert edited.json()["updated_at"] >= review["updated_at"]
+
+
+async def test_readiness_reports_each_dependency(client):
+    ready = await client.get("/healthz/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"mongo": "ok", "redis": "ok", "catalog_breaker": "closed"},
     }

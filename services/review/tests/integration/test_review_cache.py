@@ -11,6 +11,7 @@ from review_factories import (
     CatalogStub,
     TcpProxy,
     auth,
+    drop_database,
     metric_value,
     review_body,
     review_settings,
@@ -32,8 +33,10 @@ async def catalog():
 
 
 @pytest.fixture(scope="module")
-def database() -> str:
-    return unique_name("zb_review_cache")
+async def database(mongo_url):
+    name = unique_name("zb_review_cache")
+    yield name
+    await drop_database(mongo_url, name)
 
 
 @pytest.fixture

@@ -6,7 +6,14 @@ import asyncio
 import random
 
 import pytest
-from review_factories import CatalogStub, auth, review_body, review_settings, running_app
+from review_factories import (
+    CatalogStub,
+    auth,
+    drop_database,
+    review_body,
+    review_settings,
+    running_app,
+)
 
 from zipbob_platform.testing import unique_name
 
@@ -23,14 +30,13 @@ async def catalog():
 
 @pytest.fixture
 async def client(mongo_url, redis_url, catalog):
+    database = unique_name("zb_review_conc")
     settings = review_settings(
-        mongo_url=mongo_url,
-        redis_url=redis_url,
-        catalog_url=catalog.url,
-        database=unique_name("zb_review_conc"),
+        mongo_url=mongo_url, redis_url=redis_url, catalog_url=catalog.url, database=database
     )
     async with running_app(settings) as client:
         yield client
+    await drop_database(mongo_url, database)
 
 
 async def _truth(client, product: str) -> dict:

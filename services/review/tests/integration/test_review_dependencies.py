@@ -9,6 +9,7 @@ import pytest
 from review_factories import (
     CatalogStub,
     auth,
+    drop_database,
     metric_value,
     review_body,
     review_settings,
@@ -30,8 +31,10 @@ async def catalog():
 
 
 @pytest.fixture(scope="module")
-def database() -> str:
-    return unique_name("zb_review_deps")
+async def database(mongo_url):
+    name = unique_name("zb_review_deps")
+    yield name
+    await drop_database(mongo_url, name)
 
 
 @pytest.fixture

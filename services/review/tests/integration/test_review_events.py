@@ -6,7 +6,14 @@ import asyncio
 
 import pika
 import pytest
-from review_factories import CatalogStub, auth, review_body, review_settings, running_app
+from review_factories import (
+    CatalogStub,
+    auth,
+    drop_database,
+    review_body,
+    review_settings,
+    running_app,
+)
 
 from zipbob_platform.cloudevents import new_event, to_amqp, to_http_binary, to_http_structured
 from zipbob_platform.testing import unique_name
@@ -24,8 +31,10 @@ async def catalog():
 
 
 @pytest.fixture(scope="module")
-def database() -> str:
-    return unique_name("zb_review_events")
+async def database(mongo_url):
+    name = unique_name("zb_review_events")
+    yield name
+    await drop_database(mongo_url, name)
 
 
 async def _seed(client, product: str, authors: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from zipbob_platform.auth import Principal, require_principal
 
@@ -19,6 +19,8 @@ from .service import (
 )
 
 router = APIRouter(tags=["reviews"])
+ProductId = Annotated[str, Path(min_length=1, max_length=100)]
+ReviewId = Annotated[str, Path(min_length=1, max_length=100)]
 
 
 def review_deps(request: Request) -> ReviewDeps:
@@ -35,7 +37,7 @@ Caller = Annotated[Principal, Depends(caller)]
 
 @router.post("/api/products/{product_id}/reviews", status_code=201, response_model=ReviewRead)
 async def post_review(
-    product_id: str, payload: ReviewCreate, deps: Deps, who: Caller, response: Response
+    product_id: ProductId, payload: ReviewCreate, deps: Deps, who: Caller, response: Response
 ) -> ReviewRead:
     review = await create_review(deps=deps, product_id=product_id, author=who, payload=payload)
     response.headers["Location"] = f"/api/reviews/{review.id}"
@@ -44,7 +46,7 @@ async def post_review(
 
 @router.get("/api/products/{product_id}/reviews", response_model=ReviewPage)
 async def get_reviews(
-    product_id: str,
+    product_id: ProductId,
     deps: Deps,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     size: Annotated[int | None, Query(ge=1, le=100)] = None,
@@ -58,18 +60,18 @@ async def get_reviews(
 
 
 @router.get("/api/products/{product_id}/reviews/summary", response_model=RatingSummary)
-async def get_summary(product_id: str, deps: Deps) -> RatingSummary:
+async def get_summary(product_id: ProductId, deps: Deps) -> RatingSummary:
     return await rating_summary(deps=deps, product_id=product_id)
 
 
 @router.patch("/api/reviews/{review_id}", response_model=ReviewRead)
 async def patch_review(
-    review_id: str, payload: ReviewUpdate, deps: Deps, who: Caller
+    review_id: ReviewId, payload: ReviewUpdate, deps: Deps, who: Caller
 ) -> ReviewRead:
     return await update_review(deps=deps, review_id=review_id, caller=who, payload=payload)
 
 
 @router.delete("/api/reviews/{review_id}", status_code=204)
-async def remove_review(review_id: str, deps: Deps, who: Caller) -> Response:
+async def remove_review(review_id: ReviewId, deps: Deps, who: Caller) -> Response:
     await delete_review(deps=deps, review_id=review_id, caller=who)
     return Response(status_code=204)
