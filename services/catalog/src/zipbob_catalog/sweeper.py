@@ -26,13 +26,14 @@ def image_id_of(key: str) -> str | None:
 
 
 class OrphanSweeper:
-    def __init__(self, runtime: CatalogRuntime) -> None:
+    def __init__(self, runtime: CatalogRuntime, *, prefix: str = PREFIX) -> None:
         self.runtime = runtime
+        self.prefix = prefix
         self.settings = runtime.settings.sweeper
         self._stopping = asyncio.Event()
 
     def _list_old(self, bucket: str) -> list[StoredObject]:
-        return list(self.runtime.store.list_objects(bucket=bucket, prefix=PREFIX))
+        return list(self.runtime.store.list_objects(bucket=bucket, prefix=self.prefix))
 
     async def sweep_once(self) -> int:
         cutoff = utcnow() - timedelta(seconds=self.settings.grace_seconds)

@@ -25,3 +25,16 @@ async def receive_event(request: Request) -> JSONResponse:
     except InvalidEvent as exc:
         raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
     return JSONResponse({"id": event.id, "outcome": outcome})
+
+
+@router.get("/internal/status", include_in_schema=False)
+async def background_status(request: Request) -> JSONResponse:
+    """Broker and outbox state. Readiness deliberately ignores the broker (the outbox
+    absorbs outages); the platform's readiness report has no room for informational
+    details, so they are shown here."""
+    workers = request.app.state.workers
+    body: dict[str, object] = {"broker": workers.broker_state()}
+    if workers.relay is not None:
+        pending, lag = await workers.relay.refresh_gauges()
+        body["outbox"] = {"pending": pending, "lag_seconds": round(lag, 3)}
+    return JSONResponse(body)
