@@ -1,0 +1,1 @@
+"""Knative's part outside Kubernetes: RabbitMQ queue -> HTTP POST to the resizer."""

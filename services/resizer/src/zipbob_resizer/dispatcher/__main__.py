@@ -1,0 +1,22 @@
+"""`python -m zipbob_resizer.dispatcher`: feed the resizer from RabbitMQ until SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+
+
+def main() -> None:
+    from zipbob_platform.logging import configure_logging
+    from zipbob_resizer.dispatcher.consumer import Dispatcher
+    from zipbob_resizer.settings import load_resizer_settings
+
+    settings = load_resizer_settings()
+    configure_logging("resizer-dispatcher", settings.logging.level)
+    dispatcher = Dispatcher(settings.rabbitmq, settings.dispatcher)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: dispatcher.stop())
+    dispatcher.run()
+
+
+if __name__ == "__main__":
+    main()

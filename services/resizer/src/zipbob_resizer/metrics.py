@@ -1,0 +1,23 @@
+"""Resizer business metrics (names fixed by docs/architecture.md; dashboards rely on them)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+from zipbob_platform.metrics import get_or_create
+
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+IMAGES = get_or_create(
+    Counter, "zipbob_images_resized_total", "Images handled, by outcome", ("outcome",)
+)
+STAGE_SECONDS = get_or_create(
+    Histogram,
+    "zipbob_resize_stage_seconds",
+    "Seconds per resize stage",
+    ("stage",),
+    buckets=STAGE_BUCKETS,
+)
+BYTES = get_or_create(
+    Counter, "zipbob_resize_bytes_total", "Image bytes read and written", ("direction",)
+)

@@ -1,0 +1,94 @@
+"""Where result events go: the HTTP reply (Knative), RabbitMQ, or an HTTP sink (local)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from zipbob_platform.cloudevents import CloudEvent, to_amqp, to_http_binary
+from zipbob_resizer.settings import RabbitSettings, ResultSettings
+
+
+class ResultDeliveryFailed(Exception):
+    """The result could not be handed on: answer 5xx so the event is delivered again."""
+
+
+class ResultSender:
+    """Sends result events for the `http` and `rabbitmq` modes; `reply` needs no sending."""
+
+    def __init__(self, results: ResultSettings, rabbitmq: RabbitSettings) -> None:
+        self.mode = results.delivery
+        self._results = results
+        self._rabbitmq = rabbitmq
+        self._lock = threading.Lock()
+        self._channel: Any = None
+        self._connection: Any = None
+        self._http: Any = None
+
+    async def send(self, event: CloudEvent) -> None:
+        if self.mode == "http":
+            await self._post(event)
+        elif self.mode == "rabbitmq":
+            await asyncio.to_thread(self._publish, event)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        with self._lock:
+            if self._connection is not None and self._connection.is_open:
+                self._connection.close()
+
+    async def _post(self, event: CloudEvent) -> None:
+        import aiohttp
+
+        if self._http is None:
+            timeout = aiohttp.ClientTimeout(total=self._results.http_timeout_seconds)
+            self._http = aiohttp.ClientSession(timeout=timeout)
+        headers, body = to_http_binary(event)
+        try:
+            async with self._http.post(self._results.http_sink, data=body, headers=headers) as r:
+                if r.status >= 300:
+                    text = (await r.text())[:200]
+                    raise ResultDeliveryFailed(f"result sink answered {r.status}: {text}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ResultDeliveryFailed(f"result sink unreachable: {exc}") from exc
+
+    def _publish(self, event: CloudEvent) -> None:
+        import pika
+        import pika.exceptions
+
+        headers, body, content_type = to_amqp(event)
+        properties = pika.BasicProperties(
+            headers=headers,
+            content_type=content_type,
+            delivery_mode=pika.DeliveryMode.Persistent,
+            message_id=event.id,
+        )
+        with self._lock:
+            for attempt in (1, 2):  # a stale connection gets one fresh retry
+                try:
+                    channel = self._open_channel()
+                    channel.basic_publish(
+                        self._rabbitmq.exchange, event.type, body, properties, mandatory=False
+                    )
+                    return
+                except pika.exceptions.AMQPError as exc:
+                    self._channel = self._connection = None
+                    if attempt == 2:
+                        raise ResultDeliveryFailed(f"RabbitMQ publish failed: {exc!r}") from exc
+
+    def _open_channel(self) -> Any:
+        import pika
+
+        if self._channel is not None and self._channel.is_open:
+            return self._channel
+        params = pika.URLParameters(self._rabbitmq.url.get_secret_value())
+        params.heartbeat = self._rabbitmq.heartbeat_seconds
+        params.blocked_connection_timeout = 10
+        self._connection = pika.BlockingConnection(params)
+        channel = self._connection.channel()
+        channel.exchange_declare(self._rabbitmq.exchange, "topic", durable=True)
+        channel.confirm_delivery()  # basic_publish now raises unless the broker confirms
+        self._channel = channel
+        return channel

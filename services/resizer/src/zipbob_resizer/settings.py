@@ -1,0 +1,78 @@
+"""Resizer configuration: the platform base plus imaging, S3, result delivery and dispatcher."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from zipbob_platform.settings import Section, ServiceSettings, load_settings
+
+
+class VariantSettings(Section):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    max_width: int = Field(ge=1, le=10_000)
+    max_height: int = Field(ge=1, le=10_000)
+
+
+class ImagingSettings(Section):
+    variants: list[VariantSettings] = Field(
+        default_factory=lambda: [
+            VariantSettings(name="thumbnail", max_width=200, max_height=200),
+            VariantSettings(name="medium", max_width=800, max_height=800),
+            VariantSettings(name="large", max_width=1600, max_height=1600),
+        ],
+        min_length=1,
+    )
+    quality: int = Field(85, ge=1, le=100)
+    max_pixels: int = Field(120_000_000, ge=1)
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1)
+
+
+class S3Settings(Section):
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: SecretStr = SecretStr("")
+    secret_access_key: SecretStr = SecretStr("")
+    original_bucket: str = "original-images"
+    resized_bucket: str = "resized-images"
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class ResultSettings(Section):
+    # reply: the result event is the HTTP reply (Knative sends it to the Broker);
+    # rabbitmq: published to the exchange with publisher confirms; http: POSTed to http_sink.
+    delivery: Literal["reply", "rabbitmq", "http"] = "rabbitmq"
+    http_sink: str = "http://127.0.0.1:8081/internal/events"
+    http_timeout_seconds: float = Field(10.0, gt=0)
+
+
+class RabbitSettings(Section):
+    url: SecretStr = SecretStr("")
+    exchange: str = "zipbob.events"
+    dead_letter_exchange: str = "zipbob.dlx"
+    heartbeat_seconds: int = Field(30, ge=0)
+
+
+class DispatcherSettings(Section):
+    queue: str = "resizer.image-uploaded"
+    routing_key: str = "com.zipbob.catalog.image.uploaded"
+    target_url: str = "http://127.0.0.1:8083/"
+    prefetch: int = Field(4, ge=1, le=1000)
+    concurrency: int = Field(2, ge=1, le=256)
+    max_attempts: int = Field(5, ge=1)
+    backoff_initial_seconds: float = Field(0.5, gt=0)
+    backoff_max_seconds: float = Field(30.0, gt=0)
+    request_timeout_seconds: float = Field(60.0, gt=0)
+
+
+class ResizerSettings(ServiceSettings):
+    imaging: ImagingSettings = ImagingSettings()
+    s3: S3Settings = S3Settings()
+    results: ResultSettings = ResultSettings()
+    rabbitmq: RabbitSettings = RabbitSettings()
+    dispatcher: DispatcherSettings = DispatcherSettings()
+
+
+def load_resizer_settings(profile: str | None = None) -> ResizerSettings:
+    return load_settings("resizer", ResizerSettings, profile=profile)

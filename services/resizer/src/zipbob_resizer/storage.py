@@ -1,0 +1,69 @@
+"""Originals in, variants out: S3 through boto3 (blocking calls, run in worker threads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zipbob_resizer.settings import S3Settings
+
+
+class OriginalMissing(Exception):
+    """The object named by the event does not exist: a permanent failure."""
+
+
+class StorageUnavailable(Exception):
+    """S3 could not be reached or answered with an error: retry later."""
+
+
+class ObjectStore:
+    def __init__(self, settings: S3Settings) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.settings = settings
+        self._client: Any = boto3.client(
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            region_name=settings.region,
+            aws_access_key_id=settings.access_key_id.get_secret_value() or None,
+            aws_secret_access_key=settings.secret_access_key.get_secret_value() or None,
+            config=Config(
+                connect_timeout=settings.timeout_seconds,
+                read_timeout=settings.timeout_seconds,
+                retries={"max_attempts": 2, "mode": "standard"},
+                max_pool_connections=16,
+            ),
+        )
+
+    def get(self, *, bucket: str, key: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise OriginalMissing(f"s3://{bucket}/{key} does not exist") from exc
+            raise StorageUnavailable(f"S3 GET {bucket}/{key}: {code or exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"S3 GET {bucket}/{key}: {exc}") from exc
+
+    def put(self, *, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(f"S3 PUT {bucket}/{key}: {exc}") from exc
+
+    def ping(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.head_bucket(Bucket=self.settings.resized_bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+
+def variant_key(product_id: str, image_id: str, variant: str) -> str:
+    return f"products/{product_id}/{image_id}/{variant}.jpg"

@@ -1,0 +1,55 @@
+"""``POST /``: the Knative CloudEvents receiver.
+
+2xx = done; 400 = not an event we can read; 422 = permanent image failure (image.failed
+was emitted); 503 = retryable (S3, broker or result sink unreachable).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from zipbob_platform.cloudevents import InvalidEvent, from_http, to_http_binary
+from zipbob_platform.problems import PROBLEM_BASE, Problem
+from zipbob_platform.tracing import extract_context, tracer
+from zipbob_resizer import metrics
+from zipbob_resizer.results import ResultDeliveryFailed
+from zipbob_resizer.service import BadEventData
+from zipbob_resizer.storage import StorageUnavailable
+
+RETRY_AFTER_SECONDS = "2"
+
+
+async def receive_event(request: Request) -> Response:
+    runtime = request.app.state.resizer
+    try:
+        event = from_http(request.headers, await request.body())
+    except InvalidEvent as exc:
+        raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
+    parent = extract_context({"traceparent": event.traceparent}) if event.traceparent else None
+    with tracer("zipbob_resizer").start_as_current_span("resize image", context=parent):
+        try:
+            outcome = await runtime.resizer.handle(event)
+            if runtime.sender.mode != "reply":
+                await runtime.sender.send(outcome.event)
+        except BadEventData as exc:
+            raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
+        except (StorageUnavailable, ResultDeliveryFailed) as exc:
+            metrics.IMAGES.labels("retry").inc()
+            raise Problem(
+                503,
+                str(exc),
+                type_=PROBLEM_BASE + "retry-later",
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            ) from None
+    if runtime.sender.mode == "reply":
+        # Knative forwards only the replies of 2xx answers, so a failure is answered with
+        # 200 here too: the image.failed reply is how the catalog learns of it.
+        headers, body = to_http_binary(outcome.event)
+        return Response(body, status_code=200, headers=headers)
+    if outcome.permanent_failure:
+        data = outcome.event.data
+        raise Problem(
+            422, data["detail"], type_=PROBLEM_BASE + "image-rejected", reason=data["reason"]
+        )
+    return Response(status_code=204)

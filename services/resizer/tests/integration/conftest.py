@@ -1,0 +1,127 @@
+"""Real RabbitMQ (127.0.0.1:5672) and a moto S3 server; every name unique to this run."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pika
+import pytest
+
+from zipbob_platform.cloudevents import CloudEvent, from_amqp, new_event
+from zipbob_platform.testing import rabbitmq_url, s3_server, unique_name  # noqa: F401
+from zipbob_resizer.settings import ResizerSettings
+
+UPLOADED = "com.zipbob.catalog.image.uploaded"
+
+
+@pytest.fixture(scope="module")
+def names() -> dict[str, str]:
+    return {
+        "exchange": unique_name("rz-events"),
+        "dlx": unique_name("rz-dlx"),
+        "queue": unique_name("rz-uploaded"),
+        "results": unique_name("rz-results"),
+    }
+
+
+@pytest.fixture(scope="module")
+def settings(s3_server: Any, rabbitmq_url: str, names: dict[str, str]) -> ResizerSettings:  # noqa: F811
+    return ResizerSettings.model_validate(
+        {
+            "service": "resizer",
+            "profile": "test",
+            "logging": {"level": "WARNING", "access_log": False},
+            "s3": {
+                "endpoint_url": s3_server.url,
+                "access_key_id": s3_server.env["ZIPBOB_S3__ACCESS_KEY_ID"],
+                "secret_access_key": s3_server.env["ZIPBOB_S3__SECRET_ACCESS_KEY"],
+            },
+            "results": {"delivery": "rabbitmq"},
+            "rabbitmq": {
+                "url": rabbitmq_url,
+                "exchange": names["exchange"],
+                "dead_letter_exchange": names["dlx"],
+            },
+            "dispatcher": {
+                "queue": names["queue"],
+                "max_attempts": 6,
+                "backoff_initial_seconds": 0.2,
+                "backoff_max_seconds": 1.0,
+                "request_timeout_seconds": 20,
+            },
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def s3(settings: ResizerSettings) -> Any:
+    s = settings.s3
+    return boto3.client(
+        "s3",
+        endpoint_url=s.endpoint_url,
+        region_name=s.region,
+        aws_access_key_id=s.access_key_id.get_secret_value(),
+        aws_secret_access_key=s.secret_access_key.get_secret_value(),
+    )
+
+
+class ResultQueue:
+    """A private queue bound to the run's exchange, collecting the resizer's result events."""
+
+    def __init__(self, url: str, exchange: str, queue: str) -> None:
+        self.connection = pika.BlockingConnection(pika.URLParameters(url))
+        self.channel = self.connection.channel()
+        self.channel.exchange_declare(exchange, "topic", durable=True)
+        self.channel.queue_declare(queue, exclusive=True, auto_delete=True)
+        self.channel.queue_bind(queue, exchange, routing_key="com.zipbob.resizer.#")
+        self.queue = queue
+
+    def drain(self, *, expect: int, timeout: float = 10.0) -> list[CloudEvent]:
+        events: list[CloudEvent] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(events) < expect:
+            method, props, body = self.channel.basic_get(self.queue, auto_ack=True)
+            if method is None:
+                self.connection.sleep(0.05)
+                continue
+            events.append(from_amqp(props.headers, body, props.content_type))
+        return events
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@pytest.fixture
+def results(rabbitmq_url: str, names: dict[str, str]) -> Iterator[ResultQueue]:  # noqa: F811
+    queue = ResultQueue(rabbitmq_url, names["exchange"], unique_name("rz-results"))
+    yield queue
+    queue.close()
+
+
+def upload(s3: Any, data: bytes) -> dict[str, Any]:
+    product_id, image_id = unique_name("p"), unique_name("i")
+    key = f"products/{product_id}/{image_id}/original"
+    s3.put_object(Bucket="original-images", Key=key, Body=data)
+    return {
+        "product_id": product_id,
+        "image_id": image_id,
+        "seller_id": "seller-1",
+        "bucket": "original-images",
+        "key": key,
+        "content_type": "image/jpeg",
+        "bytes": len(data),
+    }
+
+
+def uploaded_event(data: dict[str, Any]) -> CloudEvent:
+    event = new_event(UPLOADED, "/catalog", data, subject=data.get("image_id"))
+    event.extensions["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    return event
+
+
+def dumps(event: CloudEvent) -> str:
+    return json.dumps({"id": event.id, "type": event.type, "data": event.data})
