@@ -181,9 +181,12 @@ async def read_multipart(
     except MultipartParseError as exc:
         builder.form.discard()
         raise bad_form(f"malformed multipart body: {exc}") from None
-    except (Problem, ClientDisconnect):
+    except Problem:
         builder.form.discard()
         raise
+    except ClientDisconnect:
+        builder.form.discard()
+        raise Problem(400, "the client went away before the upload finished") from None
     finally:
         builder._close_file()
     return builder.form
