@@ -146,7 +146,9 @@ async def list_reviews(
 ) -> ReviewPage:
     version = await deps.repository.version(product_id)
     field = SORT_FIELDS[sort][0]
-    if cursor is None and page == 1 and size <= deps.first_page_items:
+    # Only worth the 100-item fill when the cache can keep it; otherwise read just this page.
+    cacheable = deps.cache.usable and size <= deps.first_page_items
+    if cursor is None and page == 1 and cacheable:
         first = await _first_page(deps, product_id=product_id, sort=sort, version=version)
         items, keys = first["items"][:size], first["keys"]
         has_more = len(first["items"]) > size or first["more"]
