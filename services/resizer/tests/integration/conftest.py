@@ -48,7 +48,7 @@ def settings(s3_server: Any, rabbitmq_url: str, names: dict[str, str]) -> Resize
             },
             "dispatcher": {
                 "queue": names["queue"],
-                "max_attempts": 6,
+                "max_attempts": 30,
                 "backoff_initial_seconds": 0.2,
                 "backoff_max_seconds": 1.0,
                 "request_timeout_seconds": 20,

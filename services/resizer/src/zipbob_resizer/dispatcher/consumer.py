@@ -74,7 +74,10 @@ class Dispatcher:
                 self._stopping.wait(2.0)
         self._pool.shutdown(wait=True, cancel_futures=False)
         if self._connection is not None and self._connection.is_open:
-            self._connection.close()
+            try:
+                self._connection.close()
+            except pika.exceptions.AMQPError:
+                pass  # unacked messages are redelivered either way
 
     def stop(self) -> None:
         self._stopping.set()
