@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -74,10 +75,9 @@ class Dispatcher:
                 self._stopping.wait(2.0)
         self._pool.shutdown(wait=True, cancel_futures=False)
         if self._connection is not None and self._connection.is_open:
-            try:
+            # Unacked messages are redelivered either way.
+            with contextlib.suppress(pika.exceptions.AMQPError):
                 self._connection.close()
-            except pika.exceptions.AMQPError:
-                pass  # unacked messages are redelivered either way
 
     def stop(self) -> None:
         self._stopping.set()
