@@ -142,64 +142,6 @@ def review_body(rating: int = 4, **overrides: Any) -> dict[str, Any]:
     return {"rating": rating, "title": "Solid", "body": "Does what it says.", **overrides}
 
 
-class TcpProxy:
-    """Forwards a local port to a real server; closing it is a network cut while the server
-    keeps its data, which is exactly the case that would let a stale cache entry survive."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.port = free_port()
-        self._server: Any = None
-        self._pipes: set[Any] = set()
-
-    @property
-    def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def _pipe(self, reader: Any, writer: Any) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-
-    async def _accept(self, reader: Any, writer: Any) -> None:
-        import asyncio
-
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        for task in (
-            asyncio.ensure_future(self._pipe(reader, upstream_writer)),
-            asyncio.ensure_future(self._pipe(upstream_reader, writer)),
-        ):
-            self._pipes.add((task, writer, upstream_writer))
-            task.add_done_callback(
-                lambda _t, entry=(task, writer, upstream_writer): self._pipes.discard(entry)
-            )
-
-    async def start(self) -> None:
-        import asyncio
-
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for task, writer, upstream in list(self._pipes):
-            writer.close()
-            upstream.close()
-            task.cancel()
-        self._pipes.clear()
-
-
 def metric_value(name: str, **labels: str) -> float:
     from prometheus_client import REGISTRY
 

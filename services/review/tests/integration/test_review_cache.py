@@ -9,7 +9,6 @@ import pytest
 import redis.asyncio as aioredis
 from review_factories import (
     CatalogStub,
-    TcpProxy,
     auth,
     drop_database,
     metric_value,
@@ -19,6 +18,7 @@ from review_factories import (
 )
 
 from zipbob_platform.embedded import free_port
+from zipbob_platform.faults import TcpProxy
 from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
@@ -135,10 +135,10 @@ async def test_cold_key_is_computed_once_under_a_stampede(make_settings, catalog
 
 
 async def test_redis_down_then_back_never_serves_stale(make_settings, catalog, redis_url):
+    # A real TCP proxy to the real Redis: cutting it is an outage with Redis' data intact.
     target = urlparse(redis_url)
-    proxy = TcpProxy(target.hostname, target.port)
-    await proxy.start()
-    settings = make_settings(redis=proxy.redis_url)
+    proxy = TcpProxy(target.port, target.hostname).start()
+    settings = make_settings(redis=f"redis://{proxy.url_host_port}/0")
     product = catalog.add_product()
     direct = aioredis.Redis.from_url(redis_url)
     try:
@@ -149,7 +149,7 @@ async def test_redis_down_then_back_never_serves_stale(make_settings, catalog, r
             cached = await direct.keys(f"{settings.review.cache.key_prefix}:*")
             assert len(cached) == 2
 
-            await proxy.stop()  # Redis unreachable, its data intact
+            proxy.cut()  # Redis unreachable, its data intact
             second = await _post(client, product, "r2", 1)  # writes still succeed
             summary = await _summary(client, product)  # reads answer from MongoDB
             assert summary["count"] == 2 and summary["histogram"]["1"] == 1
@@ -162,7 +162,7 @@ async def test_redis_down_then_back_never_serves_stale(make_settings, catalog, r
             # the write could not delete the old entries: they are still in Redis
             assert set(await direct.keys(f"{settings.review.cache.key_prefix}:*")) == set(cached)
 
-            await proxy.start()  # same port: Redis is back, still holding the old entries
+            proxy.restore()  # Redis is back, still holding the old entries
             await asyncio.sleep(settings.redis.retry_after_failure_seconds + 0.05)
             for _ in range(3):
                 summary = await _summary(client, product)
@@ -171,7 +171,7 @@ async def test_redis_down_then_back_never_serves_stale(make_settings, catalog, r
                 assert listing["total"] == 2 and listing["items"][0]["id"] == second["id"]
             assert (await client.get("/healthz/ready")).json()["checks"]["redis"] == "ok"
     finally:
-        await proxy.stop()
+        proxy.stop()
         keys = await direct.keys(f"{settings.review.cache.key_prefix}:*")
         if keys:
             await direct.delete(*keys)
@@ -186,3 +186,23 @@ async def test_no_redis_at_all_still_answers(make_settings, catalog):
         assert (await _summary(client, product))["average"] == 3.0
         assert (await client.get(f"/api/products/{product}/reviews")).json()["total"] == 1
         assert (await client.get("/healthz/ready")).status_code == 200
+
+
+async def test_hung_redis_costs_a_timeout_not_an_outage(make_settings, catalog, redis_url):
+    target = urlparse(redis_url)
+    proxy = TcpProxy(target.port, target.hostname).start()
+    settings = make_settings(redis=f"redis://{proxy.url_host_port}/0")
+    product = catalog.add_product()
+    try:
+        async with running_app(settings) as client:
+            await _post(client, product, "h1", 2)
+            proxy.blackhole()  # accepts connections, never answers
+            started = asyncio.get_running_loop().time()
+            await _post(client, product, "h2", 4)
+            summaries = [await _summary(client, product) for _ in range(5)]
+            elapsed = asyncio.get_running_loop().time() - started
+            assert all(s["count"] == 2 and s["average"] == 3.0 for s in summaries)
+            # one socket timeout (0.25 s), then the cache steps aside instead of waiting again
+            assert elapsed < 1.5
+    finally:
+        proxy.stop()
