@@ -61,6 +61,9 @@ async def test_customer_creates_review_201(client, catalog):
     assert review["rating"] == 5 and review["author_id"] == "alice"
     assert review["product_id"] == product
     assert response.headers["location"] == f"/api/reviews/{review['id']}"
+    fetched = await client.get(response.headers["location"])
+    assert fetched.status_code == 200 and fetched.json() == review
+    assert_problem(await client.get("/api/reviews/missing"), 404)
     assert response.headers["x-request-id"]
 
 

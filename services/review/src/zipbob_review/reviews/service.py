@@ -93,6 +93,13 @@ async def create_review(
     return ReviewRead.from_document(document.model_dump(by_alias=True))
 
 
+async def read_review(*, deps: ReviewDeps, review_id: str) -> ReviewRead:
+    document = await deps.repository.get(review_id)
+    if document is None:
+        raise _not_found(f"review {review_id}")
+    return ReviewRead.from_document(document)
+
+
 async def update_review(
     *, deps: ReviewDeps, review_id: str, caller: Principal, payload: ReviewUpdate
 ) -> ReviewRead:

@@ -15,6 +15,7 @@ from .service import (
     delete_review,
     list_reviews,
     rating_summary,
+    read_review,
     update_review,
 )
 
@@ -62,6 +63,12 @@ async def get_reviews(
 @router.get("/api/products/{product_id}/reviews/summary", response_model=RatingSummary)
 async def get_summary(product_id: ProductId, deps: Deps) -> RatingSummary:
     return await rating_summary(deps=deps, product_id=product_id)
+
+
+@router.get("/api/reviews/{review_id}", response_model=ReviewRead)
+async def get_review(review_id: ReviewId, deps: Deps) -> ReviewRead:
+    """Not in the SPEC table; it is where a 201's Location points."""
+    return await read_review(deps=deps, review_id=review_id)
 
 
 @router.patch("/api/reviews/{review_id}", response_model=ReviewRead)
