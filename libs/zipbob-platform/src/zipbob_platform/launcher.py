@@ -77,7 +77,7 @@ class Stack:
 
 
 def _installed(service: str) -> bool:
-    return importlib.util.find_spec(f"zipbob_{service}") is not None
+    return importlib.util.find_spec(f"zipbob_{service}.__main__") is not None
 
 
 def _port_for(service: str) -> int:
@@ -162,6 +162,11 @@ def start_services(
         if not _installed(service):
             continue
         port = int(env[f"ZIPBOB_{service.upper()}_PORT"])
+        if embedded.port_open(port):
+            raise RuntimeError(
+                f"port {port} for the {service} is already in use (another `make run`?); "
+                f"stop that or choose another with ZIPBOB_{service.upper()}_PORT"
+            )
         child = _spawn(service, [sys.executable, "-m", f"zipbob_{service}"], env, log_dir)
         child.url = f"http://127.0.0.1:{port}"
         stack.children.append(child)

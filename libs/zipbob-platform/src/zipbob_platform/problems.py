@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from http import HTTPStatus
 from typing import Any
 
@@ -139,9 +140,9 @@ def install_problem_handlers(app: Any) -> None:
     """
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    try:
+    # Only FastAPI apps raise RequestValidationError; importing FastAPI for a plain
+    # Starlette app (the resizer) would add a third of a second to its cold start.
+    if "fastapi" in sys.modules:
         from fastapi.exceptions import RequestValidationError
-    except ImportError:  # pragma: no cover - FastAPI is always installed with the platform
-        pass
-    else:
+
         app.add_exception_handler(RequestValidationError, _on_validation_error)
