@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from ..settings import RouteSettings
 
+RECENT_PATHS = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -64,8 +66,20 @@ class RouteTable:
         compiled.sort(key=lambda item: item[0], reverse=True)
         self._entries = [(regex, route) for _, regex, route in compiled]
         self._denied = tuple(p.rstrip("/") for p in denied_prefixes)
+        self._recent: dict[str, Route | None] = {}
 
     def match(self, path: str) -> Route | None:
+        try:
+            return self._recent[path]
+        except KeyError:
+            pass
+        route = self._match(path)
+        if len(self._recent) >= RECENT_PATHS:
+            self._recent.clear()  # bounded: paths carry ids, so they are unbounded in number
+        self._recent[path] = route
+        return route
+
+    def _match(self, path: str) -> Route | None:
         if not self.routable(path):
             return None
         for regex, route in self._entries:

@@ -1,0 +1,95 @@
+"""Circuit breaker state machine and the header filters (pure, no I/O)."""
+
+from __future__ import annotations
+
+import time
+
+from zipbob_gateway.proxy.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from zipbob_gateway.proxy.headers import downstream_response_headers, upstream_request_headers
+
+
+def test_breaker_opens_after_consecutive_failures_and_probes_once():
+    breaker = CircuitBreaker("unit", failure_threshold=3, open_seconds=0.05)
+    for _ in range(2):
+        assert breaker.allow()
+        breaker.record_failure()
+    breaker.record_success()  # a success resets the count
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.record_failure()
+    assert breaker.state == OPEN
+    assert not breaker.allow()
+    assert breaker.retry_after() >= 1
+    time.sleep(0.06)
+    assert breaker.allow()  # the single half-open probe
+    assert breaker.state == HALF_OPEN
+    assert not breaker.allow()
+    breaker.record_failure()  # probe failed: open again
+    assert breaker.state == OPEN
+    time.sleep(0.06)
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state == CLOSED
+    assert breaker.allow()
+
+
+def test_released_probe_frees_the_slot():
+    breaker = CircuitBreaker("unit2", failure_threshold=1, open_seconds=0.01)
+    breaker.allow()
+    breaker.record_failure()
+    time.sleep(0.02)
+    assert breaker.allow()
+    breaker.release()
+    assert breaker.allow()
+
+
+def test_request_headers_drop_hop_by_hop_and_set_forwarding():
+    incoming = [
+        (b"host", b"shop.example"),
+        (b"connection", b"keep-alive, x-private"),
+        (b"x-private", b"1"),
+        (b"keep-alive", b"timeout=5"),
+        (b"transfer-encoding", b"chunked"),
+        (b"upgrade", b"h2c"),
+        (b"te", b"trailers"),
+        (b"proxy-authorization", b"Basic x"),
+        (b"traceparent", b"00-client-trace"),
+        (b"x-request-id", b"client-id"),
+        (b"authorization", b"Bearer t"),
+        (b"content-length", b"12"),
+    ]
+    out = dict(
+        upstream_request_headers(
+            incoming,
+            client_ip="198.51.100.7",
+            scheme="https",
+            request_id="rid",
+            traceparent="00-gateway-span",
+        )
+    )
+    assert out == {
+        "authorization": "Bearer t",
+        "content-length": "12",
+        "x-forwarded-for": "198.51.100.7",
+        "x-forwarded-proto": "https",
+        "x-forwarded-host": "shop.example",
+        "x-request-id": "rid",
+        "traceparent": "00-gateway-span",
+    }
+
+
+def test_response_headers_drop_hop_by_hop():
+    raw = (
+        (b"Content-Type", b"application/json"),
+        (b"Connection", b"close, X-Internal"),
+        (b"X-Internal", b"1"),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"Date", b"Tue"),
+        (b"Set-Cookie", b"a=1"),
+        (b"Set-Cookie", b"b=2"),
+    )
+    assert downstream_response_headers(raw) == [
+        (b"content-type", b"application/json"),
+        (b"set-cookie", b"a=1"),
+        (b"set-cookie", b"b=2"),
+    ]
