@@ -48,11 +48,19 @@ class RabbitSettings(Section):
     heartbeat_seconds: int = Field(30, ge=0)
 
 
+class HttpSubscription(Section):
+    """One consumer of the HTTP transport, like a Knative Trigger: a sink and the event
+    types it wants (empty = every type)."""
+
+    url: str
+    types: list[str] = []
+
+
 class OutboxSettings(Section):
     relay_enabled: bool = True
     transport: Literal["rabbitmq", "http"] = "rabbitmq"
-    # Local profile: the resizer's Knative-style CloudEvents endpoint.
-    http_sink: str = "http://127.0.0.1:8083/"
+    # Local profile: the Knative-style CloudEvents endpoints that receive each event type.
+    http_subscriptions: list[HttpSubscription] = [HttpSubscription(url="http://127.0.0.1:8083/")]
     http_timeout_seconds: float = Field(30.0, gt=0)
     batch_size: int = Field(100, ge=1, le=1000)
     poll_interval_seconds: float = Field(0.5, gt=0)

@@ -47,6 +47,7 @@ async def test_relay_delivers_to_an_http_sink_and_takes_the_answer(
 
     app = web.Application()
     app.router.add_post("/", sink)
+    app.router.add_post("/deleted-only", sink)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -58,7 +59,13 @@ async def test_relay_delivers_to_an_http_sink_and_takes_the_answer(
         outbox={
             "relay_enabled": True,
             "transport": "http",
-            "http_sink": f"http://127.0.0.1:{sink_port}/",
+            "http_subscriptions": [
+                {"url": f"http://127.0.0.1:{sink_port}/"},
+                {
+                    "url": f"http://127.0.0.1:{sink_port}/deleted-only",
+                    "types": ["com.zipbob.catalog.product.deleted"],
+                },
+            ],
             "poll_interval_seconds": 0.05,
             "max_backoff_seconds": 0.3,
         },
@@ -91,16 +98,19 @@ async def test_relay_delivers_to_an_http_sink_and_takes_the_answer(
                 f"/api/products/{product_id}", headers=signer.headers("local")
             )
             async with asyncio.timeout(20):
-                while len(received) < 2:
+                while len(received) < 3:
                     await asyncio.sleep(0.05)
     finally:
         await catalog_kit.stop(handle)
         await runner.cleanup()
     assert image["error"] == "demo"
     assert deleted.status_code == 204
+    # The catch-all sink gets both events; the filtered one only the deletion.
     assert [event.type for event in received] == [
         "com.zipbob.catalog.image.uploaded",
         "com.zipbob.catalog.product.deleted",
+        "com.zipbob.catalog.product.deleted",
     ]
+    assert received[1].id == received[2].id
     assert received[1].data == {"product_id": product_id, "image_ids": [image["id"]]}
     assert outages["left"] == 0

@@ -104,10 +104,12 @@ class SinkRefused(Exception):
 
 
 class HttpSinkPublisher:
-    """Binary-mode CloudEvents POSTed to a sink, the way a Knative source delivers."""
+    """Binary-mode CloudEvents POSTed to each subscribed sink, the way Knative Triggers
+    deliver. An event counts as delivered once every sink that wants it took it; a sink
+    that fails makes the whole event retry, which idempotent consumers absorb."""
 
     def __init__(self, settings: OutboxSettings) -> None:
-        self.sink = settings.http_sink
+        self.subscriptions = settings.http_subscriptions
         self.timeout = aiohttp.ClientTimeout(total=settings.http_timeout_seconds)
         self.state = "idle"
         self._session: aiohttp.ClientSession | None = None
@@ -117,23 +119,33 @@ class HttpSinkPublisher:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         delivered = 0
         for event in events:
-            headers, body = to_http_binary(event)
-            try:
-                async with self._session.post(self.sink, data=body, headers=headers) as response:
-                    status = response.status
-                    detail = (await response.text())[:200]
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                self.state = f"unreachable: {type(exc).__name__}"
-                return delivered, exc
-            if status >= 500 or status in (408, 429):
-                self.state = f"retrying: HTTP {status}"
-                return delivered, SinkRefused(f"sink answered {status}: {detail}")
-            if status >= 400:
-                # Knative semantics: a 4xx is permanent, retrying cannot help.
-                log.warning("sink refused event %s permanently: %s %s", event.id, status, detail)
+            sinks = [s.url for s in self.subscriptions if not s.types or event.type in s.types]
+            for sink in sinks:
+                error = await self._post(self._session, sink, event)
+                if error is not None:
+                    return delivered, error
             self.state = "delivering"
             delivered += 1
         return delivered, None
+
+    async def _post(
+        self, session: aiohttp.ClientSession, sink: str, event: CloudEvent
+    ) -> Exception | None:
+        headers, body = to_http_binary(event)
+        try:
+            async with session.post(sink, data=body, headers=headers) as response:
+                status = response.status
+                detail = (await response.text())[:200]
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.state = f"unreachable: {sink}: {type(exc).__name__}"
+            return exc
+        if status >= 500 or status in (408, 429):
+            self.state = f"retrying: {sink}: HTTP {status}"
+            return SinkRefused(f"{sink} answered {status}: {detail}")
+        if status >= 400:
+            # Knative semantics: a 4xx is permanent, retrying cannot help.
+            log.warning("%s refused event %s permanently: %s %s", sink, event.id, status, detail)
+        return None
 
     async def close(self) -> None:
         if self._session is not None:
