@@ -28,6 +28,15 @@ async def test_most_specific_route_wins_and_gets_are_anonymous(gateway_factory, 
     assert (await gateway.client.get("/api/products/p1")).json()["service"] == "catalog"
     assert (await gateway.client.get("/api/reviews/r1")).json()["service"] == "review"
 
+    metrics = (await gateway.client.get("/metrics")).text
+    assert 'route="/api/products/*/reviews/**"' in metrics
+    assert 'route="/api/products/**"' in metrics
+    assert "/api/products/p1" not in metrics  # the template labels metrics, never the raw path
+    assert 'zipbob_upstream_requests_total{outcome="ok",upstream="review"}' in metrics
+    ready = await gateway.client.get("/healthz/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok"}
+
 
 async def test_unrouted_internal_and_wrong_methods(gateway_factory, upstreams, problem):
     gateway = await gateway_factory()
