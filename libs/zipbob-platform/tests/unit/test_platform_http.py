@@ -21,8 +21,8 @@ async def failing_check() -> None:
     raise ConnectionError("db down")
 
 
-async def passing_check() -> None:
-    return None
+async def passing_check() -> str:
+    return "3 connections idle"
 
 
 def build_app() -> FastAPI:
@@ -88,7 +88,9 @@ async def test_unexpected_error_is_a_500_problem_without_internals(client, caplo
 
 
 async def test_readiness_reports_each_check(client) -> None:
-    assert (await client.get("/healthz/ready")).json()["checks"] == {"db": "ok"}
+    ready = (await client.get("/healthz/ready")).json()
+    assert ready["checks"] == {"db": "ok"}
+    assert ready["details"] == {"db": "3 connections idle"}
     client._transport.app.state.readiness["store"] = failing_check
     body = assert_problem(await client.get("/healthz/ready"), 503)
     assert body["checks"]["store"].startswith("ConnectionError")
