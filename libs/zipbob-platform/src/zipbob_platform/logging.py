@@ -23,7 +23,11 @@ _BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
 _ASSIGNED_SECRET = re.compile(
     r"(?i)\b(password|passwd|secret|token|api[_-]?key)([\"']?\s*[=:]\s*[\"']?)[^\s\"',&}]+"
 )
-_RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn: the same message with ANSI colour codes
+}
 REDACTED = "[redacted]"
 
 

@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from resizer_factories import encode, jpeg_bytes, photo_like, png_bytes
 
 from zipbob_platform.cloudevents import to_http_binary, to_http_structured
 from zipbob_resizer.main import create_app
 from zipbob_resizer.service import result_event_id
 
-from ..factories import encode, jpeg_bytes, photo_like, png_bytes
 from .conftest import upload, uploaded_event
 
 pytestmark = pytest.mark.integration

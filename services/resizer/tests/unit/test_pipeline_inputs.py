@@ -6,6 +6,7 @@ import io
 
 import pytest
 from PIL import Image, ImageCms
+from resizer_factories import encode, jpeg_bytes, photo_like, png_bytes, png_header_only
 
 from zipbob_resizer.imaging.errors import (
     CorruptImage,
@@ -16,8 +17,6 @@ from zipbob_resizer.imaging.errors import (
 from zipbob_resizer.imaging.header import inspect_image
 from zipbob_resizer.imaging.pipeline import render_variants
 from zipbob_resizer.imaging.variants import ImageLimits, RenderOptions, fit_within
-
-from ..factories import encode, jpeg_bytes, photo_like, png_bytes, png_header_only
 
 
 def decoded(data: bytes) -> Image.Image:

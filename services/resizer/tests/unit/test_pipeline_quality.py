@@ -7,11 +7,10 @@ import io
 
 import pytest
 from PIL import Image, ImageOps
+from resizer_factories import jpeg_bytes, photo_like, png_bytes
+from resizer_ssim import ssim
 
 from zipbob_resizer.imaging.pipeline import render_variants, resized_images
-
-from ..factories import jpeg_bytes, photo_like, png_bytes
-from ..ssim import ssim
 
 MIN_SSIM = 0.97
 
