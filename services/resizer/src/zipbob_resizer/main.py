@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from zipbob_platform.app import install_platform
+from zipbob_resizer.cleanup import ProductCleaner
 from zipbob_resizer.imaging.variants import ImageLimits, RenderOptions, VariantSpec
 from zipbob_resizer.results import ResultSender
 from zipbob_resizer.service import ImageResizer
@@ -22,6 +23,7 @@ from zipbob_resizer.views import receive_event
 @dataclass
 class ResizerRuntime:
     resizer: ImageResizer
+    cleaner: ProductCleaner
     sender: ResultSender
     store: ObjectStore
 
@@ -42,6 +44,12 @@ def create_app(settings: ResizerSettings | None = None) -> Starlette:
     runtime = ResizerRuntime(
         resizer=ImageResizer(
             store=store, options=render_options(settings), resized_bucket=settings.s3.resized_bucket
+        ),
+        cleaner=ProductCleaner(
+            store=store,
+            variant_names=tuple(v.name for v in settings.imaging.variants),
+            original_bucket=settings.s3.original_bucket,
+            resized_bucket=settings.s3.resized_bucket,
         ),
         sender=sender,
         store=store,

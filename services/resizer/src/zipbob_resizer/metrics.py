@@ -21,3 +21,8 @@ STAGE_SECONDS = get_or_create(
 BYTES = get_or_create(
     Counter, "zipbob_resize_bytes_total", "Image bytes read and written", ("direction",)
 )
+OBJECTS_DELETED = get_or_create(
+    Counter,
+    "zipbob_resize_objects_deleted_total",
+    "Original and variant objects deleted for deleted products",
+)

@@ -22,6 +22,7 @@ from zipbob_resizer.storage import ObjectStore, OriginalMissing, variant_key
 UPLOADED = "com.zipbob.catalog.image.uploaded"
 RESIZED = "com.zipbob.resizer.image.resized"
 FAILED = "com.zipbob.resizer.image.failed"
+DELETED = "com.zipbob.catalog.product.deleted"  # handled by cleanup.ProductCleaner
 SOURCE = "/resizer"
 RESULT_ID_NAMESPACE = uuid.UUID("6f1c2a52-57a4-4c50-9d0e-3b7c5d1e2a90")
 REQUIRED_FIELDS = ("product_id", "image_id", "bucket", "key")
@@ -30,7 +31,7 @@ log = logging.getLogger("zipbob_resizer")
 
 
 class BadEventData(ValueError):
-    """The event is a CloudEvent but not an image.uploaded we can act on (400)."""
+    """The event is a CloudEvent but not one we can act on (400)."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def result_event_id(input_event_id: str) -> str:
 
 def validate_uploaded(event: CloudEvent) -> dict[str, Any]:
     if event.type != UPLOADED:
-        raise BadEventData(f"unexpected event type {event.type!r}, want {UPLOADED}")
+        raise BadEventData(f"unexpected event type {event.type!r}, want {UPLOADED} or {DELETED}")
     data = event.data
     if not isinstance(data, dict):
         raise BadEventData("event data must be a JSON object")
@@ -105,6 +106,8 @@ class ImageResizer:
             *(asyncio.to_thread(self._upload, ids, variant) for variant in result.variants)
         )
         metrics.STAGE_SECONDS.labels("upload").observe(time.perf_counter() - started)
+        if not await asyncio.to_thread(self._store.exists, bucket=data["bucket"], key=data["key"]):
+            return await self._withdraw(event, ids, [meta["key"] for _, meta in variants])
         payload = {**ids, "variants": dict(variants)}
         metrics.IMAGES.labels("resized").inc()
         log.info("image resized", extra={"image_id": ids["image_id"], "bytes_in": len(original)})
@@ -127,6 +130,18 @@ class ImageResizer:
             "bytes": len(variant.data),
             "content_type": variant.content_type,
         }
+
+    async def _withdraw(self, event: CloudEvent, ids: dict[str, str], keys: list[str]) -> Outcome:
+        """The original went away while we resized: product.deleted overtook this event.
+
+        Its cleanup deletes the original before the variants, so either it removed the
+        variants after we wrote them, or we see the original gone here and remove them
+        ourselves; no variant of a deleted product survives either order.
+        """
+        await asyncio.to_thread(self._store.delete, bucket=self._resized_bucket, keys=keys)
+        log.info("original deleted while resizing", extra={"image_id": ids["image_id"]})
+        detail = "the original was deleted while resizing; its variants were removed"
+        return self._failed(event, ids, "original_missing", detail)
 
     def _failed(self, event: CloudEvent, ids: dict[str, str], reason: str, detail: str) -> Outcome:
         metrics.IMAGES.labels("failed").inc()

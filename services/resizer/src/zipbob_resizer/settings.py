@@ -54,9 +54,25 @@ class RabbitSettings(Section):
     heartbeat_seconds: int = Field(30, ge=0)
 
 
+class QueueSettings(Section):
+    """A queue the dispatcher declares, binds to the events exchange and consumes."""
+
+    name: str = Field(min_length=1, max_length=200)
+    routing_key: str = Field(min_length=1)
+
+
 class DispatcherSettings(Section):
-    queue: str = "resizer.image-uploaded"
-    routing_key: str = "com.zipbob.catalog.image.uploaded"
+    queues: list[QueueSettings] = Field(
+        default_factory=lambda: [
+            QueueSettings(
+                name="resizer.image-uploaded", routing_key="com.zipbob.catalog.image.uploaded"
+            ),
+            QueueSettings(
+                name="resizer.product-deleted", routing_key="com.zipbob.catalog.product.deleted"
+            ),
+        ],
+        min_length=1,
+    )
     target_url: str = "http://127.0.0.1:8083/"
     prefetch: int = Field(4, ge=1, le=1000)
     concurrency: int = Field(2, ge=1, le=256)

@@ -6,6 +6,8 @@ from typing import Any
 
 from zipbob_resizer.settings import S3Settings
 
+DELETE_BATCH = 1000  # the most keys one DeleteObjects request may name
+
 
 class OriginalMissing(Exception):
     """The object named by the event does not exist: a permanent failure."""
@@ -56,6 +58,45 @@ class ObjectStore:
         except (BotoCoreError, ClientError) as exc:
             raise StorageUnavailable(f"S3 PUT {bucket}/{key}: {exc}") from exc
 
+    def exists(self, *, bucket: str, key: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.head_object(Bucket=bucket, Key=key)
+            return True
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise StorageUnavailable(f"S3 HEAD {bucket}/{key}: {code or exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"S3 HEAD {bucket}/{key}: {exc}") from exc
+
+    def delete(self, *, bucket: str, keys: list[str]) -> int:
+        """Delete `keys` from `bucket`; keys that do not exist count as deleted (S3 says so too).
+
+        Returns the number of keys asked for; raises StorageUnavailable if any could not go.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            try:
+                answer = self._client.delete_objects(
+                    Bucket=bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise StorageUnavailable(f"S3 DELETE in {bucket}: {exc}") from exc
+            errors = [e for e in answer.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if errors:
+                first = errors[0]
+                raise StorageUnavailable(
+                    f"S3 DELETE {bucket}/{first.get('Key')}: {first.get('Code')} "
+                    f"({len(errors)} of {len(batch)} keys not deleted)"
+                )
+        return len(keys)
+
     def ping(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -67,3 +108,7 @@ class ObjectStore:
 
 def variant_key(product_id: str, image_id: str, variant: str) -> str:
     return f"products/{product_id}/{image_id}/{variant}.jpg"
+
+
+def original_key(product_id: str, image_id: str) -> str:
+    return f"products/{product_id}/{image_id}/original"

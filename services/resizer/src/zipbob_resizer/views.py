@@ -1,4 +1,4 @@
-"""``POST /``: the Knative CloudEvents receiver.
+"""``POST /``: the Knative CloudEvents receiver (image.uploaded and product.deleted).
 
 2xx = done; 400 = not an event we can read; 422 = permanent image failure (image.failed
 was emitted); 503 = retryable (S3, broker or result sink unreachable).
@@ -14,7 +14,7 @@ from zipbob_platform.problems import PROBLEM_BASE, Problem
 from zipbob_platform.tracing import extract_context, tracer
 from zipbob_resizer import metrics
 from zipbob_resizer.results import ResultDeliveryFailed
-from zipbob_resizer.service import BadEventData
+from zipbob_resizer.service import DELETED, BadEventData
 from zipbob_resizer.storage import StorageUnavailable
 
 RETRY_AFTER_SECONDS = "2"
@@ -27,6 +27,15 @@ async def receive_event(request: Request) -> Response:
     except InvalidEvent as exc:
         raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
     parent = extract_context({"traceparent": event.traceparent}) if event.traceparent else None
+    if event.type == DELETED:
+        with tracer("zipbob_resizer").start_as_current_span("delete images", context=parent):
+            try:
+                await runtime.cleaner.handle(event)
+            except BadEventData as exc:
+                raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
+            except StorageUnavailable as exc:
+                raise _retry_later(exc) from None
+        return Response(status_code=204)
     with tracer("zipbob_resizer").start_as_current_span("resize image", context=parent):
         try:
             outcome = await runtime.resizer.handle(event)
@@ -36,12 +45,7 @@ async def receive_event(request: Request) -> Response:
             raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
         except (StorageUnavailable, ResultDeliveryFailed) as exc:
             metrics.IMAGES.labels("retry").inc()
-            raise Problem(
-                503,
-                str(exc),
-                type_=PROBLEM_BASE + "retry-later",
-                headers={"Retry-After": RETRY_AFTER_SECONDS},
-            ) from None
+            raise _retry_later(exc) from None
     if runtime.sender.mode == "reply":
         # Knative forwards only the replies of 2xx answers, so a failure is answered with
         # 200 here too: the image.failed reply is how the catalog learns of it.
@@ -53,3 +57,12 @@ async def receive_event(request: Request) -> Response:
             422, data["detail"], type_=PROBLEM_BASE + "image-rejected", reason=data["reason"]
         )
     return Response(status_code=204)
+
+
+def _retry_later(exc: Exception) -> Problem:
+    return Problem(
+        503,
+        str(exc),
+        type_=PROBLEM_BASE + "retry-later",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )

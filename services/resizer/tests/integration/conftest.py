@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import boto3
+import httpx
 import pika
 import pytest
 
-from zipbob_platform.cloudevents import CloudEvent, from_amqp, new_event
+from zipbob_platform.cloudevents import (
+    CloudEvent,
+    from_amqp,
+    new_event,
+    to_http_binary,
+    to_http_structured,
+)
 from zipbob_platform.testing import rabbitmq_url, s3_server, unique_name  # noqa: F401
+from zipbob_resizer.main import create_app
 from zipbob_resizer.settings import ResizerSettings
 
 UPLOADED = "com.zipbob.catalog.image.uploaded"
+DELETED = "com.zipbob.catalog.product.deleted"
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +33,7 @@ def names() -> dict[str, str]:
         "exchange": unique_name("rz-events"),
         "dlx": unique_name("rz-dlx"),
         "queue": unique_name("rz-uploaded"),
+        "deleted_queue": unique_name("rz-deleted"),
         "results": unique_name("rz-results"),
     }
 
@@ -47,7 +57,10 @@ def settings(s3_server: Any, rabbitmq_url: str, names: dict[str, str]) -> Resize
                 "dead_letter_exchange": names["dlx"],
             },
             "dispatcher": {
-                "queue": names["queue"],
+                "queues": [
+                    {"name": names["queue"], "routing_key": UPLOADED},
+                    {"name": names["deleted_queue"], "routing_key": DELETED},
+                ],
                 "max_attempts": 30,
                 "backoff_initial_seconds": 0.2,
                 "backoff_max_seconds": 1.0,
@@ -102,6 +115,22 @@ def results(rabbitmq_url: str, names: dict[str, str]) -> Iterator[ResultQueue]: 
     queue.close()
 
 
+@pytest.fixture
+async def client(settings: ResizerSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
+        yield http
+    await app.state.resizer.sender.close()
+
+
+async def post(
+    client: httpx.AsyncClient, event: CloudEvent, *, structured: bool = False
+) -> httpx.Response:
+    headers, body = (to_http_structured if structured else to_http_binary)(event)
+    return await client.post("/", content=body, headers=headers)
+
+
 def upload(s3: Any, data: bytes) -> dict[str, Any]:
     product_id, image_id = unique_name("p"), unique_name("i")
     key = f"products/{product_id}/{image_id}/original"
@@ -125,3 +154,12 @@ def uploaded_event(data: dict[str, Any]) -> CloudEvent:
 
 def dumps(event: CloudEvent) -> str:
     return json.dumps({"id": event.id, "type": event.type, "data": event.data})
+
+
+def deleted_event(product_id: str, image_ids: list[str]) -> CloudEvent:
+    return new_event(DELETED, "/catalog", {"product_id": product_id, "image_ids": image_ids})
+
+
+def object_keys(s3: Any, bucket: str, product_id: str) -> list[str]:
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"products/{product_id}/")
+    return sorted(obj["Key"] for obj in listing.get("Contents", []))

@@ -20,7 +20,7 @@ from zipbob_platform.embedded import free_port, port_open
 from zipbob_resizer.dispatcher.consumer import Dispatcher
 from zipbob_resizer.service import result_event_id
 
-from .conftest import upload, uploaded_event
+from .conftest import DELETED, UPLOADED, deleted_event, object_keys, upload, uploaded_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 COLD_START_BUDGET_SECONDS = 1.5
@@ -47,14 +47,21 @@ def start_resizer(settings: Any, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def publish(settings: Any, headers: dict[str, Any], body: bytes, content_type: str | None) -> None:
+def publish(
+    settings: Any,
+    headers: dict[str, Any],
+    body: bytes,
+    content_type: str | None,
+    *,
+    routing_key: str = UPLOADED,
+) -> None:
     connection = pika.BlockingConnection(
         pika.URLParameters(settings.rabbitmq.url.get_secret_value())
     )
     channel = connection.channel()
     channel.confirm_delivery()
     props = pika.BasicProperties(headers=headers, content_type=content_type, delivery_mode=2)
-    channel.basic_publish(settings.rabbitmq.exchange, settings.dispatcher.routing_key, body, props)
+    channel.basic_publish(settings.rabbitmq.exchange, routing_key, body, props)
     connection.close()
 
 
@@ -67,6 +74,10 @@ def queue_depth(settings: Any, queue: str) -> int:
     return depth
 
 
+def queue_names(config: Any) -> list[str]:
+    return [name for q in config.queues for name in (q.name, f"{q.name}.dlq")]
+
+
 @pytest.fixture
 def dispatcher(settings: Any):
     port = free_port()
@@ -77,7 +88,7 @@ def dispatcher(settings: Any):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # wait for the topology to exist
         try:
-            queue_depth(settings, config.queue)
+            queue_depth(settings, config.queues[-1].name)
             break
         except pika.exceptions.ChannelClosedByBroker:
             time.sleep(0.1)
@@ -88,7 +99,7 @@ def dispatcher(settings: Any):
         pika.URLParameters(settings.rabbitmq.url.get_secret_value())
     )
     channel = connection.channel()
-    for name in (config.queue, f"{config.queue}.dlq"):
+    for name in queue_names(config):
         channel.queue_delete(name)  # this run's own queues only
     connection.close()
 
@@ -137,21 +148,39 @@ def test_delivers_retries_through_a_killed_resizer_and_acks(settings, s3, result
         events = results.drain(expect=1, timeout=20)
         assert [e.id for e in events] == [result_event_id(event.id)]
         assert events[0].data["variants"]["large"]["width"] == 1600
-        deadline = time.monotonic() + 5
-        while queue_depth(settings, settings.dispatcher.queue) and time.monotonic() < deadline:
+        # The same dispatcher carries product.deleted from its second queue.
+        publish(
+            settings,
+            *to_amqp(deleted_event(data["product_id"], [data["image_id"]])),
+            routing_key=DELETED,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+            object_keys(s3, "resized-images", data["product_id"])
+            or object_keys(s3, "original-images", data["product_id"])
+        ):
             time.sleep(0.1)
-        assert queue_depth(settings, settings.dispatcher.queue) == 0
-        assert queue_depth(settings, f"{settings.dispatcher.queue}.dlq") == 0
+        assert object_keys(s3, "resized-images", data["product_id"]) == []
+        assert object_keys(s3, "original-images", data["product_id"]) == []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(
+            queue_depth(settings, name) for name in queue_names(settings.dispatcher)
+        ):
+            time.sleep(0.1)
+        assert {name: queue_depth(settings, name) for name in queue_names(settings.dispatcher)} == {
+            name: 0 for name in queue_names(settings.dispatcher)
+        }
     finally:
         process.terminate()
         process.wait(10)
 
 
 def test_unreadable_messages_are_dead_lettered(settings, dispatcher):
+    uploaded_queue = settings.dispatcher.queues[0].name
     publish(settings, {"x-not-a-cloudevent": "1"}, b"garbage", "application/json")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if queue_depth(settings, f"{settings.dispatcher.queue}.dlq") == 1:
+        if queue_depth(settings, f"{uploaded_queue}.dlq") == 1:
             break
         time.sleep(0.1)
-    assert queue_depth(settings, f"{settings.dispatcher.queue}.dlq") == 1
+    assert queue_depth(settings, f"{uploaded_queue}.dlq") == 1

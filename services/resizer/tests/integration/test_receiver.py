@@ -11,29 +11,12 @@ import pytest
 from PIL import Image
 from resizer_factories import encode, jpeg_bytes, photo_like, png_bytes
 
-from zipbob_platform.cloudevents import to_http_binary, to_http_structured
 from zipbob_resizer.main import create_app
 from zipbob_resizer.service import result_event_id
 
-from .conftest import upload, uploaded_event
+from .conftest import post, upload, uploaded_event
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(settings: Any):
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
-        yield http
-    await app.state.resizer.sender.close()
-
-
-async def post(
-    client: httpx.AsyncClient, event: Any, *, structured: bool = False
-) -> httpx.Response:
-    headers, body = (to_http_structured if structured else to_http_binary)(event)
-    return await client.post("/", content=body, headers=headers)
 
 
 def stored(s3: Any, variant: dict[str, Any]) -> Image.Image:

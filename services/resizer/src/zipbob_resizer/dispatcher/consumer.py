@@ -1,4 +1,9 @@
-"""Consume `resizer.image-uploaded`, POST with bounded concurrency, ack only after a 2xx."""
+"""Consume the resizer's queues, POST with bounded concurrency, ack only after a 2xx.
+
+One channel consumes every configured queue (image.uploaded and product.deleted by
+default); all deliveries share the worker pool, and each message is settled on the
+channel that delivered it.
+"""
 
 from __future__ import annotations
 
@@ -29,17 +34,19 @@ def _metrics() -> tuple[Any, Any]:
 def declare_topology(
     channel: Any, rabbitmq: RabbitSettings, dispatcher: DispatcherSettings
 ) -> None:
-    queue, dlx = dispatcher.queue, rabbitmq.dead_letter_exchange
+    dlx = rabbitmq.dead_letter_exchange
     channel.exchange_declare(rabbitmq.exchange, exchange_type="topic", durable=True)
     channel.exchange_declare(dlx, exchange_type="topic", durable=True)
-    channel.queue_declare(f"{queue}.dlq", durable=True)
-    channel.queue_bind(f"{queue}.dlq", dlx, routing_key=queue)
-    channel.queue_declare(
-        queue,
-        durable=True,
-        arguments={"x-dead-letter-exchange": dlx, "x-dead-letter-routing-key": queue},
-    )
-    channel.queue_bind(queue, rabbitmq.exchange, routing_key=dispatcher.routing_key)
+    for binding in dispatcher.queues:
+        queue = binding.name
+        channel.queue_declare(f"{queue}.dlq", durable=True)
+        channel.queue_bind(f"{queue}.dlq", dlx, routing_key=queue)
+        channel.queue_declare(
+            queue,
+            durable=True,
+            arguments={"x-dead-letter-exchange": dlx, "x-dead-letter-routing-key": queue},
+        )
+        channel.queue_bind(queue, rabbitmq.exchange, routing_key=binding.routing_key)
 
 
 class Dispatcher:
@@ -63,9 +70,12 @@ class Dispatcher:
                 self._connection = pika.BlockingConnection(params)
                 channel = self._connection.channel()
                 declare_topology(channel, self.rabbitmq, self.settings)
+                # Per consumer: each queue keeps `prefetch` messages in flight of its own.
                 channel.basic_qos(prefetch_count=self.settings.prefetch)
-                channel.basic_consume(self.settings.queue, self._on_message)
-                log.info("dispatching", extra={"queue": self.settings.queue})
+                names = [binding.name for binding in self.settings.queues]
+                for name in names:
+                    channel.basic_consume(name, self._on_message)
+                log.info("dispatching", extra={"queues": names})
                 while not self._stopping.is_set():
                     self._connection.process_data_events(time_limit=0.5)
             except pika.exceptions.AMQPError as exc:
