@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import redis.asyncio as redis
 
@@ -45,3 +46,20 @@ class ThrottledWarning:
         )
         self._last = now
         self.suppressed = 0
+
+
+class LuaScript:
+    """A Lua script sent with EVAL on every call.
+
+    redis-py's Script tries EVALSHA first; fakeredis (the local profile's embedded Redis)
+    drops the connection on an EVALSHA of a script it has not seen. The script text is a
+    few hundred bytes and these calls are rare (leases, logins, refreshes), so plain EVAL
+    costs nothing worth the difference.
+    """
+
+    def __init__(self, client: redis.Redis, source: str) -> None:
+        self.client = client
+        self.source = source
+
+    async def __call__(self, *, keys: list[str], args: list[object]) -> Any:
+        return await self.client.eval(self.source, len(keys), *keys, *args)  # type: ignore[misc]

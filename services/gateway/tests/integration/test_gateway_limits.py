@@ -157,3 +157,25 @@ async def test_no_tokens_or_passwords_in_logs(gateway_factory):
         session["refresh_token"].split(".")[1],
     ):
         assert secret not in text
+
+
+async def test_scripts_run_on_the_embedded_redis_of_the_local_profile(gateway_factory, problem):
+    from zipbob_platform.embedded import start_redis
+
+    embedded = start_redis()
+    try:
+        gateway = await gateway_factory(
+            env={
+                "ZIPBOB_REDIS__URL": embedded.url,
+                "ZIPBOB_RATE_LIMITS__CLIENTS__RATE_PER_SECOND": "1",
+                "ZIPBOB_RATE_LIMITS__CLIENTS__BURST": "2",
+            }
+        )
+        session = await gateway.signup_and_login()
+        token = {"refresh_token": session["refresh_token"]}
+        assert (await gateway.client.post("/api/auth/refresh", json=token)).status_code == 200
+        assert problem(await gateway.client.post("/api/auth/refresh", json=token))["status"] == 401
+        statuses = [(await gateway.client.get("/api/products")).status_code for _ in range(4)]
+        assert statuses[:2] == [200, 200] and 429 in statuses
+    finally:
+        embedded.stop()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
+from ..redis_client import LuaScript
+
 # KEYS: family, used-set. ARGV: presented hash, new hash, ttl seconds.
 _ROTATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown', ''} end
@@ -75,8 +77,8 @@ class RefreshTokenStore:
         self.client = client
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
-        self._rotate = client.register_script(_ROTATE)
-        self._revoke = client.register_script(_REVOKE)
+        self._rotate = LuaScript(client, _ROTATE)
+        self._revoke = LuaScript(client, _REVOKE)
 
     def _keys(self, family: str) -> list[str]:
         return [f"{self.prefix}:rt:{family}", f"{self.prefix}:rt:{family}:used"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from ..redis_client import ThrottledWarning
+from ..redis_client import LuaScript, ThrottledWarning
 from ..settings import ClientLimit, ClientLimitSettings
 
 log = logging.getLogger("zipbob.gateway.ratelimit")
@@ -62,7 +62,7 @@ class ClientRateLimiter:
         self.client = client
         self.settings = settings
         self.prefix = prefix
-        self._take = client.register_script(_TAKE)
+        self._take = LuaScript(client, _TAKE)
         self._leases: dict[str, _Lease] = {}
         self._redis_down_until = 0.0
         self._warn = ThrottledWarning(log, "client rate limit skipped, Redis unavailable")

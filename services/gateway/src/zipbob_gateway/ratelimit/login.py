@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from ..redis_client import ThrottledWarning
+from ..redis_client import LuaScript, ThrottledWarning
 from ..settings import LoginLimitSettings
 
 log = logging.getLogger("zipbob.gateway.ratelimit")
@@ -53,7 +53,7 @@ class LoginLimiter:
         self.client = client
         self.settings = settings
         self.prefix = prefix
-        self._attempt = client.register_script(_ATTEMPT)
+        self._attempt = LuaScript(client, _ATTEMPT)
         self._warn = ThrottledWarning(log, "login rate limit skipped, Redis unavailable")
 
     def _key(self, ip: str, email: str) -> str:
