@@ -8,7 +8,7 @@ PROFILE ?= local
 PACKAGES := libs/zipbob-platform services/gateway services/catalog services/review services/resizer
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast lint fmt bench clean
+.PHONY: install run test test-fast lint fmt bench clean dev-env
 
 $(VENV)/.installed: requirements.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ZipBob needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
@@ -22,6 +22,9 @@ install: $(VENV)/.installed
 
 run: install
 	@ZIPBOB_PROFILE=$(PROFILE) exec $(PY) -m zipbob_platform.launcher
+
+dev-env: install
+	@$(PY) scripts/dev_env.py
 
 test: install
 	@$(PY) scripts/check_test_services.py

@@ -3,6 +3,7 @@ Prometheus scraping them answers every dashboard query."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -70,6 +71,14 @@ def exported_names(metrics_text: str) -> tuple[set[str], set[str]]:
     return declared | sampled, sampled
 
 
+def small_jpeg() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.linear_gradient("L").convert("RGB").resize((640, 480)).save(out, "JPEG")
+    return out.getvalue()
+
+
 def generate_traffic(gateway: str) -> None:
     """A seller signs up, logs in, registers a product; everybody browses. Bounded, local."""
     email = f"seller-{uuid.uuid4().hex[:8]}@example.com"
@@ -97,6 +106,12 @@ def generate_traffic(gateway: str) -> None:
             },
         )
         product_id = product.json().get("id") if product.status_code == 201 else uuid.uuid4()
+        # A photo, so the resizer (and the outbox and result paths) see traffic too.
+        client.post(
+            f"/api/products/{product_id}/images",
+            headers=headers,
+            files={"image": ("p.jpg", small_jpeg(), "image/jpeg")},
+        )
         for _ in range(3):
             client.get("/api/products", params={"size": 5})
             client.get(f"/api/products/{product_id}")
@@ -172,7 +187,7 @@ def prometheus(platform_with_traffic, running_services, tmp_path_factory):
         else:
             pytest.fail(f"Prometheus never scraped all services; see {workdir / 'prometheus.log'}")
         generate_traffic(platform_with_traffic["gateway"])
-        time.sleep(5)  # a few more scrapes, so rate() over the window has points
+        time.sleep(6)  # a few more scrapes (the photo's resize is asynchronous)
         yield url
     finally:
         process.terminate()

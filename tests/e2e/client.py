@@ -64,7 +64,10 @@ class ApiClient:
             "category": "lighting",
             **fields,
         }
-        files = {"image": ("lamp.jpg", photo, "image/jpeg")} if photo is not None else None
+        if photo is None:  # SPEC 3: JSON when there is no image
+            body = {**form, "stock": int(form["stock"])}
+            return self.http.post("/api/products", json=body, headers=seller.headers)
+        files = {"image": ("lamp.jpg", photo, "image/jpeg")}
         return self.http.post("/api/products", data=form, files=files, headers=seller.headers)
 
     def wait_for_images(self, product_id: str, *, timeout: float = 60.0) -> dict[str, Any]:

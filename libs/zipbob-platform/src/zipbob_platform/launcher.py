@@ -129,8 +129,25 @@ def _run_migrations(env: dict[str, str], log_dir: Path) -> None:
             )
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (as written by scripts/dev_env.py); # comments and blanks skipped."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
 def base_env(profile: str, data_dir: Path) -> dict[str, str]:
-    env = {**os.environ, "ZIPBOB_PROFILE": profile, "ZIPBOB_DATA_DIR": str(data_dir)}
+    env = dict(os.environ)
+    env_file = Path(os.environ.get("ZIPBOB_ENV_FILE", ".env"))
+    if profile != "local" and env_file.is_file():
+        # Secrets for dev come from a git-ignored file; the real environment still wins.
+        env = {**read_env_file(env_file), **env}
+    env.update({"ZIPBOB_PROFILE": profile, "ZIPBOB_DATA_DIR": str(data_dir)})
     for service, port in DEFAULT_PORTS.items():
         env.setdefault(f"ZIPBOB_{service.upper()}_PORT", str(port))
     return env
