@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -132,10 +133,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _env_overrides(
-    service: str, env: dict[str, str], sections: frozenset[str] | None
+    service: str, env: dict[str, str], model: type[BaseModel] | None
 ) -> dict[str, Any]:
-    """Variables for sections this service does not have are ignored, so one environment
-    (a compose file, a shared Secret) can serve every service."""
+    """Variables naming keys this service does not have are ignored, so one environment
+    (a compose file, a shared Secret, the launcher's) can serve every service. Files are
+    still checked strictly."""
     overrides: dict[str, Any] = {}
     port = env.get(f"{ENV_PREFIX}{service.upper()}_PORT")
     if port:
@@ -144,7 +146,7 @@ def _env_overrides(
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
-        if sections is not None and path[0] not in sections:
+        if model is not None and not _model_has_path(model, path):
             continue
         node = overrides
         for part in path[:-1]:
@@ -156,12 +158,31 @@ def _env_overrides(
     return overrides
 
 
+def _model_has_path(model: type[BaseModel], path: list[str]) -> bool:
+    """Whether ``a.b.c`` names a field of ``model`` (mapping fields accept any key)."""
+    annotation: Any = model
+    for part in path:
+        if get_origin(annotation) in (Union, UnionType):  # `Section | None`
+            nested = [a for a in get_args(annotation) if a is not type(None)]
+            annotation = nested[0] if len(nested) == 1 else annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            if field is None:
+                return False
+            annotation = field.annotation
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+        else:
+            return False  # a scalar or list cannot have sub-keys
+    return True
+
+
 def load_raw_config(
     service: str,
     *,
     profile: str | None = None,
     env: dict[str, str] | None = None,
-    sections: frozenset[str] | None = None,
+    model: type[BaseModel] | None = None,
 ) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     profile = profile or env.get("ZIPBOB_PROFILE", "local")
@@ -170,7 +191,7 @@ def load_raw_config(
     for name in ("application", f"application-{profile}", service, f"{service}-{profile}"):
         merged = deep_merge(merged, _read_yaml(folder / f"{name}.yaml"))
     merged = _resolve_placeholders(merged, env)
-    merged = deep_merge(merged, _env_overrides(service, env, sections))
+    merged = deep_merge(merged, _env_overrides(service, env, model))
     if "ZIPBOB_DATA_DIR" in env:
         merged["data_dir"] = env["ZIPBOB_DATA_DIR"]
     merged["service"] = service
@@ -199,7 +220,7 @@ def load_settings(
     env: dict[str, str] | None = None,
 ) -> S:
     """Load, validate and return the settings of ``service``; raise ConfigError when invalid."""
-    raw = load_raw_config(service, profile=profile, env=env, sections=frozenset(model.model_fields))
+    raw = load_raw_config(service, profile=profile, env=env, model=model)
     if raw["profile"] not in PROFILES:
         raise ConfigError(service, [f"profile {raw['profile']!r} is not one of {PROFILES}"])
     try:

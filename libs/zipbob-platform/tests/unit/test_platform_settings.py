@@ -56,9 +56,16 @@ def test_placeholder_default_used_when_variable_missing(config_dir: Path) -> Non
     assert load(config_dir).store.url == "localhost/db"
 
 
-def test_variables_for_sections_the_service_lacks_are_ignored(config_dir: Path) -> None:
-    settings = load(config_dir, ZIPBOB_S3__ENDPOINT_URL="http://s3")
+def test_variables_for_keys_the_service_lacks_are_ignored(config_dir: Path) -> None:
+    settings = load(
+        config_dir,
+        ZIPBOB_S3__ENDPOINT_URL="http://s3",
+        ZIPBOB_STORE__EXCHANGE="another service's key",
+        ZIPBOB_STORE__POOL__DEPTH="a scalar has no sub-keys",
+        ZIPBOB_STORE__POOL="4",
+    )
     assert not hasattr(settings, "s3")
+    assert settings.store.pool == 4
 
 
 def test_invalid_value_is_refused_with_the_key_named(config_dir: Path) -> None:
