@@ -161,7 +161,6 @@ async def gateway_factory(
             "ZIPBOB_REDIS__KEY_PREFIX": unique_name("zbtest:gw"),
             "ZIPBOB_CATALOG_PORT": str(upstreams["catalog"].port),
             "ZIPBOB_REVIEW_PORT": str(upstreams["review"].port),
-            "ZIPBOB_LOGGING__ACCESS_LOG": "true",
             **({"ZIPBOB_DATABASE__URL": sql_url} if sql_url else {}),
             **(env or {}),
         }

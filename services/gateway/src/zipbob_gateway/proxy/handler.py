@@ -56,7 +56,9 @@ class ProxyApp:
         path: str = scope["path"]
         route = self.table.match(path)
         if route is None:
-            await send_problem(send, 404, "no route for this path", instance=path)
+            await send_problem(
+                send, 404, "no route for this path", instance=path, method=scope["method"]
+            )
             return
         scope["zipbob.route"] = route.template
         method: str = scope["method"]
@@ -66,6 +68,7 @@ class ProxyApp:
                 405,
                 f"{method} is not allowed here",
                 instance=path,
+                method=scope["method"],
                 headers={"Allow": route.allow_header},
             )
             return
@@ -83,10 +86,12 @@ class ProxyApp:
             if content_length is not None and int(content_length) > self.max_body:
                 raise Problem(413, f"the request body exceeds {self.max_body} bytes")
         except ValueError:
-            await send_problem(send, 400, "Content-Length is not a number", instance=path)
+            await send_problem(
+                send, 400, "Content-Length is not a number", instance=path, method=scope["method"]
+            )
             return
         except Problem as problem:
-            await send_problem_exception(send, problem, instance=path)
+            await send_problem_exception(send, problem, instance=path, method=scope["method"])
             return
         if self.limiter is not None:
             client = f"user:{principal.user_id}" if principal else f"ip:{_client_ip(scope)}"
@@ -98,6 +103,7 @@ class ProxyApp:
                     429,
                     "too many requests; slow down",
                     instance=path,
+                    method=scope["method"],
                     headers={"Retry-After": str(wait)},
                 )
                 return
@@ -127,6 +133,7 @@ class ProxyApp:
                 503,
                 f"the {upstream.name} service is unavailable; retry later",
                 instance=path,
+                method=scope["method"],
                 headers={"Retry-After": str(breaker.retry_after())},
             )
             return
@@ -188,7 +195,11 @@ class ProxyApp:
         except BodyTooLarge:
             outcomes["body_too_large"].inc()
             await send_problem(
-                send, 413, f"the request body exceeds {self.max_body} bytes", instance=path
+                send,
+                413,
+                f"the request body exceeds {self.max_body} bytes",
+                instance=path,
+                method=scope["method"],
             )
         except ClientGone:
             outcomes["aborted"].inc()
@@ -200,7 +211,11 @@ class ProxyApp:
             verdict = True
             log.warning("upstream %s unreachable: %s", upstream.name, type(exc).__name__)
             await send_problem(
-                send, 502, f"the {upstream.name} service could not be reached", instance=path
+                send,
+                502,
+                f"the {upstream.name} service could not be reached",
+                instance=path,
+                method=scope["method"],
             )
         except TimeoutError:
             if verdict:
@@ -210,13 +225,21 @@ class ProxyApp:
             breaker.record_failure()
             verdict = True
             await send_problem(
-                send, 504, f"the {upstream.name} service did not answer in time", instance=path
+                send,
+                504,
+                f"the {upstream.name} service did not answer in time",
+                instance=path,
+                method=scope["method"],
             )
         except aiohttp.ClientError as exc:
             if body_state["too_large"]:
                 outcomes["body_too_large"].inc()
                 await send_problem(
-                    send, 413, f"the request body exceeds {self.max_body} bytes", instance=path
+                    send,
+                    413,
+                    f"the request body exceeds {self.max_body} bytes",
+                    instance=path,
+                    method=scope["method"],
                 )
                 return
             if verdict or body_state["client_gone"]:
@@ -231,6 +254,7 @@ class ProxyApp:
                 502,
                 f"the {upstream.name} service failed: {type(exc).__name__}",
                 instance=path,
+                method=scope["method"],
             )
         finally:
             if not verdict:
