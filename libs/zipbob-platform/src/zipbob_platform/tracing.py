@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, MutableMapping
+from contextlib import AbstractContextManager
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -67,3 +68,12 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)
     return carrier.get("traceparent")
+
+
+def consumer_span(name: str, traceparent: str | None) -> AbstractContextManager[trace.Span]:
+    """A CONSUMER span continuing the producer's trace (e.g. an event read from RabbitMQ),
+    so logs written while handling it carry the producer's trace id."""
+    parent = extract_context({"traceparent": traceparent}) if traceparent else None
+    return trace.get_tracer("zipbob.events").start_as_current_span(
+        name, context=parent, kind=trace.SpanKind.CONSUMER
+    )

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
@@ -30,7 +31,21 @@ log = logging.getLogger("zipbob.catalog")
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("database error on %s: %s", request.url.path, type(exc).__name__)
     return problem_response(
-        503, "the catalog database is unavailable; retry shortly", instance=request.url.path
+        503,
+        "the catalog database is unavailable; retry shortly",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _object_store_unavailable(request: Request, exc: Exception) -> Response:
+    # Photos are written before any row (write order), so a refusal here stores nothing.
+    log.warning("object store error on %s: %s", request.url.path, type(exc).__name__)
+    return problem_response(
+        503,
+        "the photo store is unavailable; nothing was saved, retry shortly",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
     )
 
 
@@ -62,6 +77,7 @@ def create_app(
         readiness={"database": lambda: ping(runtime.engine), "object_store": runtime.store.check},
     )
     app.add_exception_handler(DBAPIError, _database_unavailable)
+    app.add_exception_handler(BotoCoreError, _object_store_unavailable)
     app.state.catalog = runtime
     app.state.workers = workers
     app.state.jwks_verifier = JwksVerifier(

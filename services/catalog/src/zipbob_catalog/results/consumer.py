@@ -19,7 +19,8 @@ from zipbob_catalog.results.schemas import RESULT_TYPES
 from zipbob_catalog.results.service import apply_result
 from zipbob_catalog.runtime import CatalogRuntime
 from zipbob_catalog.settings import RabbitSettings
-from zipbob_platform.cloudevents import InvalidEvent, from_amqp
+from zipbob_platform.cloudevents import CloudEvent, InvalidEvent, from_amqp
+from zipbob_platform.tracing import consumer_span
 
 log = logging.getLogger("zipbob.catalog.results")
 APPLY_TIMEOUT_SECONDS = 60.0
@@ -95,12 +96,14 @@ class ResultsConsumer:
             if connection.is_open:
                 connection.close()
 
+    async def _apply_in_trace(self, event: CloudEvent) -> str:
+        with consumer_span(f"consume {event.type}", event.traceparent):
+            return await apply_result(runtime=self.runtime, event=event)
+
     def _handle(self, channel, method, properties, body: bytes) -> None:  # type: ignore[no-untyped-def]
         try:
             event = from_amqp(properties.headers, body, properties.content_type)
-            future = asyncio.run_coroutine_threadsafe(
-                apply_result(runtime=self.runtime, event=event), self.loop
-            )
+            future = asyncio.run_coroutine_threadsafe(self._apply_in_trace(event), self.loop)
             future.result(APPLY_TIMEOUT_SECONDS)
         except InvalidEvent as exc:
             log.warning("dead-lettering an unreadable result event: %s", exc)

@@ -21,6 +21,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
 from zipbob_platform.cloudevents import CloudEvent, InvalidEvent, from_amqp
+from zipbob_platform.tracing import consumer_span
 
 from ..metrics import events_consumed_total
 from ..settings import RabbitConsumerSettings
@@ -93,6 +94,10 @@ class ProductDeletedConsumer:
                         connection.close()
             self._stop.wait(self.settings.reconnect_seconds)
 
+    async def _handle_in_trace(self, event: CloudEvent) -> Any:
+        with consumer_span(f"consume {event.type}", event.traceparent):
+            return await self.handler(event)
+
     def _on_message(
         self,
         channel: BlockingChannel,
@@ -107,7 +112,7 @@ class ProductDeletedConsumer:
             events_consumed_total.labels("rabbitmq", "invalid").inc()
             channel.basic_reject(method.delivery_tag, requeue=False)
             return
-        future = asyncio.run_coroutine_threadsafe(self.handler(event), self.loop)
+        future = asyncio.run_coroutine_threadsafe(self._handle_in_trace(event), self.loop)
         try:
             result = future.result(HANDLER_TIMEOUT_SECONDS)
         except InvalidEvent as exc:
