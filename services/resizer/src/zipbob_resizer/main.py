@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from zipbob_resizer.settings import ResizerSettings, load_resizer_settings
 from zipbob_resizer.storage import ObjectStore
 from zipbob_resizer.views import receive_event
 
+log = logging.getLogger("zipbob_resizer")
+
 
 @dataclass
 class ResizerRuntime:
@@ -26,6 +29,21 @@ class ResizerRuntime:
     cleaner: ProductCleaner
     sender: ResultSender
     store: ObjectStore
+
+    def warm_up(self) -> None:
+        """Build what the first event needs, in the order it needs it: S3 client, image
+        codecs, result channel. Run in a thread at start-up (see __main__); anything not
+        ready yet when the first event arrives is built by that event instead."""
+        try:
+            self.store.warm_up()
+            from PIL import Image
+
+            import zipbob_resizer.imaging.pipeline  # noqa: F401
+
+            Image.preinit()  # the JPEG and PNG plugins Image.open would import
+            self.sender.warm_up()
+        except Exception:  # never fatal: the request path builds the same things again
+            log.warning("warm-up failed", exc_info=True)
 
 
 def render_options(settings: ResizerSettings) -> RenderOptions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -28,31 +29,54 @@ class ResultSender:
 
     async def send(self, event: CloudEvent) -> None:
         if self.mode == "http":
-            await self._post(event)
+            await asyncio.to_thread(self._post, event)
         elif self.mode == "rabbitmq":
             await asyncio.to_thread(self._publish, event)
 
+    def warm_up(self) -> None:
+        """Import and connect now what the first send would (called at start-up)."""
+        if self.mode == "http":
+            self._http_pool()
+        elif self.mode == "rabbitmq":
+            import pika.exceptions
+
+            with self._lock, contextlib.suppress(pika.exceptions.AMQPError, OSError):
+                self._open_channel()  # a broker still down is retried by the first send
+
     async def close(self) -> None:
         if self._http is not None:
-            await self._http.close()
+            self._http.clear()
         with self._lock:
             if self._connection is not None and self._connection.is_open:
                 self._connection.close()
 
-    async def _post(self, event: CloudEvent) -> None:
-        import aiohttp
+    def _http_pool(self) -> Any:
+        # urllib3 rather than aiohttp: botocore has imported it already, where aiohttp
+        # would add 0.3 s to the first event of a cold process.
+        import urllib3
 
-        if self._http is None:
-            timeout = aiohttp.ClientTimeout(total=self._results.http_timeout_seconds)
-            self._http = aiohttp.ClientSession(timeout=timeout)
+        with self._lock:
+            if self._http is None:
+                self._http = urllib3.PoolManager(
+                    maxsize=8,
+                    timeout=urllib3.Timeout(total=self._results.http_timeout_seconds),
+                    retries=False,
+                )
+            return self._http
+
+    def _post(self, event: CloudEvent) -> None:
+        import urllib3.exceptions
+
         headers, body = to_http_binary(event)
         try:
-            async with self._http.post(self._results.http_sink, data=body, headers=headers) as r:
-                if r.status >= 300:
-                    text = (await r.text())[:200]
-                    raise ResultDeliveryFailed(f"result sink answered {r.status}: {text}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            answer = self._http_pool().request(
+                "POST", self._results.http_sink, body=body, headers=headers
+            )
+        except urllib3.exceptions.HTTPError as exc:
             raise ResultDeliveryFailed(f"result sink unreachable: {exc}") from exc
+        if answer.status >= 300:
+            text = answer.data[:200].decode("utf-8", "replace")
+            raise ResultDeliveryFailed(f"result sink answered {answer.status}: {text}")
 
     def _publish(self, event: CloudEvent) -> None:
         import pika

@@ -125,8 +125,11 @@ def test_cold_start_to_first_event_handled(settings, s3):
         process.terminate()
         process.wait(10)
     assert status == 204
-    print(f"\ncold start to first event handled: {elapsed:.2f} s")
-    # Loaded CI machines run slower; the budget proper is asserted with headroom.
+    print(
+        f"\ncold start to first event handled: {elapsed:.2f} s "
+        f"(budget {COLD_START_BUDGET_SECONDS} s; about 0.9 s on an idle 2-core machine)"
+    )
+    # Shared CI machines run slower; the budget proper is asserted with 2x headroom.
     assert elapsed < COLD_START_BUDGET_SECONDS * 2
 
 
