@@ -76,7 +76,11 @@ def _signing_keys() -> str:
     return json.dumps([{"kid": key.kid, "pem": key.pem()}])
 
 
-def start_dev_stack(data_dir: Path, *, extra_env: dict[str, str] | None = None) -> DevStack:
+def start_dev_stack(
+    data_dir: Path, *, extra_env: dict[str, str] | None = None, proxied: bool = True
+) -> DevStack:
+    """``proxied=False`` connects straight to the servers: the proxies' Python threads would
+    otherwise compete for CPU with what a benchmark measures."""
     stack = DevStack(data_dir)
     stack.log_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -84,17 +88,17 @@ def start_dev_stack(data_dir: Path, *, extra_env: dict[str, str] | None = None) 
         stack.processes.servers.append(s3)
         mongo = embedded.start_mongo(data_dir=data_dir / "mongo", log_dir=stack.log_dir)
         stack.processes.servers.append(mongo)
-        for name, port in (
-            ("s3", s3.port), ("mongo", mongo.port), ("redis", REDIS_PORT),
-            ("rabbitmq", RABBITMQ_PORT),
-        ):  # fmt: skip
-            stack.proxies[name] = TcpProxy(port).start()
+        ports_of = {"s3": s3.port, "mongo": mongo.port, "redis": REDIS_PORT,
+                    "rabbitmq": RABBITMQ_PORT}  # fmt: skip
+        if proxied:
+            for name, port in ports_of.items():
+                stack.proxies[name] = TcpProxy(port).start()
         gateway_db = asyncio.run(create_sql_database("postgresql", tmp_dir=data_dir))
         catalog_db = asyncio.run(create_sql_database("mariadb", tmp_dir=data_dir))
         stack.databases = [("postgresql", gateway_db), ("mariadb", catalog_db)]
         stack.exchange = unique_name("zipbob.events.e2e")
         ports = {name: embedded.free_port() for name in launcher.DEFAULT_PORTS}
-        p = {name: proxy.port for name, proxy in stack.proxies.items()}
+        p = {name: proxy.port for name, proxy in stack.proxies.items()} if proxied else ports_of
         env = {
             **os.environ,
             **{f"ZIPBOB_{name.upper()}_PORT": str(port) for name, port in ports.items()},

@@ -1,0 +1,55 @@
+"""A short, bounded load run in the dev profile: every mix completes with zero errors and
+every photo ends ready. Figures are printed, never asserted (benchmarks measure speed:
+`bench/bench_platform.py`, results in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from .client import ApiClient
+from .dev_stack import start_dev_stack
+from .photos import photo_jpeg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from bench_platform import browse_scenario, register_scenario, review_scenario, seed
+from loadgen import run_load
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_three_mixes_run_without_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    stack = start_dev_stack(tmp_path, extra_env={"ZIPBOB_LOGGING__LEVEL": "WARNING"}, proxied=False)
+    try:
+        api = ApiClient(stack.urls["gateway"])
+        sellers, customers, ids = seed(api, products=30)
+        gateway = stack.urls["gateway"]
+        ready: list[float] = []
+        pending: list[tuple[str, float]] = []
+
+        async def mixes():  # type: ignore[no-untyped-def]
+            browse = await run_load("browse", gateway, browse_scenario(customers, ids),
+                                    workers=16, seconds=4)  # fmt: skip
+            reviews = await run_load("review", gateway, review_scenario(customers, ids),
+                                     workers=4, seconds=3)  # fmt: skip
+            photo = photo_jpeg(4000, 3000)
+            registrations = await run_load(
+                "register with photos", gateway,
+                register_scenario(sellers, photo, ready, pending), workers=2, seconds=4,
+            )  # fmt: skip
+            return browse, reviews, registrations
+
+        reports = asyncio.run(mixes())
+        api.close()
+    finally:
+        stack.stop()
+    with capsys.disabled():
+        for report in reports:
+            report.print()
+        print(f"12 MP registration → ready: n={len(ready)}, max {max(ready, default=0):.2f}s")
+    assert [r.errors for r in reports] == [0, 0, 0]
+    assert all(r.total > 0 for r in reports)
+    assert ready and not pending
