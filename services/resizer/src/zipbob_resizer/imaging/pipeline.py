@@ -5,11 +5,14 @@ that covers the largest variant; resize once to the largest variant in stored or
 only then rotate and colour-convert (on 1.7 MP rather than 24); cascade the smaller
 variants from the larger ones. Alpha is flattened onto white before resizing: on a constant
 background that equals a premultiplied resize, without Pillow's two RGBA<->RGBa passes.
+The first resize runs in horizontal strips (flattening each on the way), so peak memory
+is the decoded image plus the largest variant, and the decoded image is freed right after.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +36,10 @@ from zipbob_resizer.imaging.variants import (
 # third of LANCZOS' cost and two thirds of HAMMING's. Stock Pillow's resampler, not the
 # decoder, is what separates it from libvips.
 RESAMPLING_FILTER = Image.Resampling.BOX
+
+# Output rows per strip of the first resize: big enough that per-strip overhead vanishes,
+# small enough that a strip's buffers stay well under a megabyte.
+STRIP_ROWS = 64
 
 TRANSPOSE_FOR_ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -83,23 +90,55 @@ def _resized(
             s.name: fit_within(display_w, display_h, (s.max_width, s.max_height)) for s in specs
         }
         icc_profile = image.info.get("icc_profile")
-        current = opaque_resamplable(decode_for_box(image, header, sizes[specs[0].name]))
-        del image  # the decoded pixels live on only in `current`, freed after the first step
+        decode_for_box(image, header, sizes[specs[0].name])
     first = True
     for spec in specs:
         with _timed(stages, "resize"):
-            current = _resize_step(current, header, sizes[spec.name], first=first)
             if first:
+                current = _first_step(image, _stored(header, sizes[spec.name]))
+                del image  # the decoded pixels go as soon as the largest variant exists
                 current = _orient_and_colour(current, header, icc_profile)
                 first = False
+            else:
+                current = _resize_step(current, sizes[spec.name])
         yield header, spec.name, current
 
 
-def _resize_step(
-    image: Image.Image, header: ImageHeader, display_size: tuple[int, int], *, first: bool
-) -> Image.Image:
-    # The first step runs before rotation, in stored orientation.
-    target = (display_size[1], display_size[0]) if first and header.swaps_axes else display_size
+def _stored(header: ImageHeader, display_size: tuple[int, int]) -> tuple[int, int]:
+    """The first step runs before rotation, in stored orientation."""
+    return (display_size[1], display_size[0]) if header.swaps_axes else display_size
+
+
+def _first_step(decoded: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """Resize to `target` strip by strip, making each strip opaque on the way.
+
+    Peak memory is the decoded image, the result and one strip. A whole-image resize
+    would add its horizontal pass (target width x source height, as big as the result
+    or bigger), and flattening alpha a full-size copy of the decoded image. The strips
+    give the same pixels: each one is resampled with the box of its rows in the source,
+    cropped with a margin, so no kernel is cut short.
+    """
+    if decoded.size == target:
+        return opaque_resamplable(decoded)
+    source_width, source_height = decoded.size
+    width, height = target
+    scale = source_height / height
+    result: Image.Image | None = None
+    for top in range(0, height, STRIP_ROWS):
+        bottom = min(top + STRIP_ROWS, height)
+        crop_top = max(0, math.floor(top * scale) - 1)
+        crop_bottom = min(source_height, math.ceil(bottom * scale) + 1)
+        strip = opaque_resamplable(decoded.crop((0, crop_top, source_width, crop_bottom)))
+        box = (0.0, top * scale - crop_top, float(source_width), bottom * scale - crop_top)
+        part = strip.resize((width, bottom - top), RESAMPLING_FILTER, box=box)
+        if result is None:
+            result = Image.new(part.mode, target)
+        result.paste(part, (0, top))
+    assert result is not None  # height >= 1: at least one strip
+    return result
+
+
+def _resize_step(image: Image.Image, target: tuple[int, int]) -> Image.Image:
     if image.size == target:
         return image
     return image.resize(target, RESAMPLING_FILTER)
