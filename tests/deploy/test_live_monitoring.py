@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
 import httpx
+import pika
 import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MONITORING = REPO_ROOT / "k8s" / "monitoring"
 SERVICES = ("gateway", "catalog", "review", "resizer")
+DISPATCHER = "resizer-dispatcher"
+RABBITMQ_URL = os.environ.get("ZIPBOB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 RATE_WINDOW = "30s"
 
 pytestmark = pytest.mark.slow
@@ -127,14 +132,55 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def platform_with_traffic(running_platform):
+def platform_with_traffic(running_platform, dispatcher):
     generate_traffic(running_platform["gateway"])
-    return running_platform
+    return {**running_platform, DISPATCHER: dispatcher}
+
+
+@pytest.fixture(scope="module")
+def dispatcher(running_platform, tmp_path_factory):
+    """The resizer's RabbitMQ dispatcher (dev/compose only, so `make run` has none), on the
+    real broker with an exchange of its own, feeding the running resizer."""
+    port = free_port()
+    exchange = f"zipbob.events.live-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "ZIPBOB_PROFILE": "test",
+        "ZIPBOB_RABBITMQ__URL": RABBITMQ_URL,
+        "ZIPBOB_RABBITMQ__EXCHANGE": exchange,
+        "ZIPBOB_DISPATCHER_METRICS_PORT": str(port),
+        "ZIPBOB_RESIZER_PORT": running_platform["resizer"].rsplit(":", 1)[1],
+    }
+    log = (tmp_path_factory.mktemp("dispatcher") / "dispatcher.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zipbob_resizer.dispatcher"],
+        env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/metrics", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the dispatcher did not serve /metrics; see {log.name}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
+        connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
+        connection.channel().exchange_delete(exchange)
+        connection.close()
 
 
 @pytest.fixture(scope="module")
 def running_services(platform_with_traffic) -> list[str]:
-    return [service for service in SERVICES if service in platform_with_traffic]
+    return [s for s in (*SERVICES, DISPATCHER) if s in platform_with_traffic]
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +192,7 @@ def scraped_metrics(platform_with_traffic, running_services) -> dict[str, str]:
 
 
 def test_the_platform_runs_every_service(running_services):
-    assert running_services == list(SERVICES)
+    assert running_services == [*SERVICES, DISPATCHER]
 
 
 @pytest.fixture(scope="module")

@@ -80,6 +80,8 @@ class DispatcherSettings(Section):
     backoff_initial_seconds: float = Field(0.5, gt=0)
     backoff_max_seconds: float = Field(30.0, gt=0)
     request_timeout_seconds: float = Field(60.0, gt=0)
+    # /metrics for Prometheus (the dispatcher has no other HTTP surface); 0 turns it off.
+    metrics_port: int = Field(8084, ge=0, le=65535)
 
 
 class ResizerSettings(ServiceSettings):

@@ -12,6 +12,10 @@ def main() -> None:
 
     settings = load_resizer_settings()
     configure_logging("resizer-dispatcher", settings.logging.level)
+    if settings.dispatcher.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.dispatcher.metrics_port, addr=settings.server.host)
     dispatcher = Dispatcher(settings.rabbitmq, settings.dispatcher)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: dispatcher.stop())
