@@ -6,6 +6,7 @@ bearer tokens or JWTs inside messages are cut out.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -31,16 +32,29 @@ _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {
 REDACTED = "[redacted]"
 
 
+_MAY_HOLD_SECRET = re.compile(r"(?i)eyJ|bearer|pass|secret|token|api.?key")
+
+
 def scrub(text: str) -> str:
+    # One cheap scan first: almost no log line holds anything to mask (hot path: access log).
+    if not _MAY_HOLD_SECRET.search(text):
+        return text
     text = _BEARER.sub("Bearer " + REDACTED, _JWT_LIKE.sub(REDACTED, text))
     return _ASSIGNED_SECRET.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_secret_key(key: str) -> bool:
+    return _SECRET_KEYS.search(key) is not None
+
+
 def _scrub_value(key: str, value: Any) -> Any:
-    if _SECRET_KEYS.search(key):
+    if _is_secret_key(key):
         return REDACTED
     if isinstance(value, str):
         return scrub(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
     if isinstance(value, dict):
         return {k: _scrub_value(str(k), v) for k, v in value.items()}
     return value
