@@ -151,7 +151,7 @@ async def main_async(stack: DevStack, seconds: float, workers: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=16)
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="zipbob-bench-"))
     stack = start_dev_stack(data_dir, extra_env={"ZIPBOB_LOGGING__LEVEL": "WARNING"}, proxied=False)

@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from .settings import ServiceSettings
+
+
+class FreezeAfterStartup:
+    """Once the app has started, move everything alive (modules, settings, pools) out of the
+    garbage collector's reach: full collections then stay short, which shows in p99."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_and_freeze(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                gc.collect()
+                gc.freeze()
+            await send(message)
+
+        await self.app(scope, receive, send_and_freeze)
 
 
 def serve(app: Any, settings: ServiceSettings, *, port_env: str | None = None) -> None:
@@ -16,7 +40,7 @@ def serve(app: Any, settings: ServiceSettings, *, port_env: str | None = None) -
     if port_env and os.environ.get(port_env):
         port = int(os.environ[port_env])
     uvicorn.run(
-        app,
+        FreezeAfterStartup(app),
         host=settings.server.host,
         port=port,
         loop="uvloop",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from typing import Any
@@ -87,12 +86,6 @@ class Gateway:
             else None,
             settings=settings.proxy,
         )
-        # Everything loaded so far (modules, settings, keys) lives for the whole process: moving
-        # it out of the collector's reach keeps full collections short, which shows in p99.
-        # Not under test, where one process builds many gateways besides other suites.
-        if settings.profile != "test":
-            gc.collect()
-            gc.freeze()
         log.info(
             "gateway ready",
             extra={"routes": len(settings.routes), "signing_kid": self.key_ring.active.kid},
