@@ -22,22 +22,8 @@ from zipbob_platform.problems import Problem
 router = APIRouter(prefix="/api/products", tags=["products"])
 IMAGE_FIELD = "image"
 
-_seller_check = require_role("seller")
-_seller_or_admin_check = require_role("seller", "admin")
-
-
-# The platform's dependencies annotate ``request`` as Any, which FastAPI would read as a
-# query parameter; these wrappers give it the Request type.
-async def _seller(request: Request) -> Principal:
-    return await _seller_check(request)
-
-
-async def _seller_or_admin(request: Request) -> Principal:
-    return await _seller_or_admin_check(request)
-
-
-SellerDep = Annotated[Principal, Depends(_seller)]
-SellerOrAdminDep = Annotated[Principal, Depends(_seller_or_admin)]
+SellerDep = Annotated[Principal, Depends(require_role("seller"))]
+SellerOrAdminDep = Annotated[Principal, Depends(require_role("seller", "admin"))]
 
 
 def runtime_of(request: Request) -> CatalogRuntime:

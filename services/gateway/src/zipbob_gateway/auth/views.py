@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from zipbob_platform.auth import JwksVerifier, Principal, bearer_token
+from zipbob_platform.auth import Principal, require_principal
 
 from . import service
 from .schemas import LoginIn, RefreshIn, SignupIn, TokenPair, UserRead
@@ -16,14 +16,7 @@ from .service import AuthComponents
 router = APIRouter()
 
 
-async def _principal(request: Request) -> Principal:
-    # zipbob_platform.auth.require_principal annotates `request` as Any, which FastAPI reads
-    # as a query parameter (422); this is the same check with a proper Request annotation.
-    verifier: JwksVerifier = request.app.state.jwks_verifier
-    return await verifier.verify(bearer_token(request.headers.get("authorization")))
-
-
-CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 
 
 def _components(request: Request) -> AuthComponents:

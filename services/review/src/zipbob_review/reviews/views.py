@@ -28,12 +28,8 @@ def review_deps(request: Request) -> ReviewDeps:
     return request.app.state.review_deps
 
 
-async def caller(request: Request) -> Principal:
-    return await require_principal(request)
-
-
 Deps = Annotated[ReviewDeps, Depends(review_deps)]
-Caller = Annotated[Principal, Depends(caller)]
+Caller = Annotated[Principal, Depends(require_principal)]
 
 
 @router.post("/api/products/{product_id}/reviews", status_code=201, response_model=ReviewRead)
