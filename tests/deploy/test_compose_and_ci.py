@@ -67,9 +67,8 @@ def test_compose_requires_every_secret():
     assert not re.search(r"\$\{\w*(PASSWORD|SECRET|KEYS)\w*:-", text), "no default secrets"
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_is_multi_stage_slim_non_root_and_healthchecked(service):
-    dockerfile = (REPO_ROOT / "services" / service / "Dockerfile").read_text()
+def test_dockerfile_is_multi_stage_slim_non_root_and_healthchecked():
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\w+))?", dockerfile, re.MULTILINE)
     assert len(stages) >= 2, "multi-stage build"
     assert "slim" in re.search(r"ARG PYTHON_IMAGE=(\S+)", dockerfile).group(1)
@@ -79,8 +78,30 @@ def test_dockerfile_is_multi_stage_slim_non_root_and_healthchecked(service):
     user = re.findall(r"^USER\s+(\S+)", final_stage, re.MULTILINE)
     assert user and user[-1].split(":")[0] not in {"root", "0"}
     assert "HEALTHCHECK" in final_stage and "/healthz/live" in final_stage
-    assert f'ENTRYPOINT ["python", "-m", "zipbob_{service}"]' in final_stage
+    assert 'ENTRYPOINT ["python", "-m", "zipbob_platform.entrypoint"]' in final_stage
+    assert "ZIPBOB_SERVICE=${SERVICE}" in final_stage
     assert "COPY requirements.lock" in dockerfile and "libs/zipbob-platform" in dockerfile
+
+
+def test_every_image_is_built_from_the_one_dockerfile_with_its_service_and_port():
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    builds = {name: spec["build"] for name, spec in compose["services"].items() if "build" in spec}
+    ports = {"gateway": "8080", "catalog": "8081", "review": "8082", "resizer": "8083"}
+    assert {b["args"]["SERVICE"] for b in builds.values()} == set(SERVICES)
+    for build in builds.values():
+        assert build["dockerfile"] == "Dockerfile"
+        assert build["args"]["PORT"] == ports[build["args"]["SERVICE"]]
+    release = (REPO_ROOT / ".github" / "workflows" / "release.yml").read_text()
+    assert "file: Dockerfile" in release and "SERVICE=${{ matrix.service }}" in release
+
+
+def test_the_container_entry_point_runs_the_named_service():
+    refused = subprocess.run(
+        [sys.executable, "-m", "zipbob_platform.entrypoint"],
+        env={"ZIPBOB_SERVICE": "nonsense", "PATH": "/usr/bin"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "ZIPBOB_SERVICE must be one of" in refused.stderr
 
 
 def test_docker_context_keeps_the_shared_package_and_lock():
