@@ -3,3 +3,25 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest
+from review_factories import CatalogStub, drop_database
+
+from zipbob_platform.testing import unique_name
+
+
+@pytest.fixture(scope="module")
+async def catalog():
+    """A real HTTP server standing in for the catalog, whose answers each test controls."""
+    stub = CatalogStub()
+    await stub.start()
+    yield stub
+    await stub.stop()
+
+
+@pytest.fixture(scope="module")
+async def database(mongo_url, request):
+    """A fresh MongoDB database per test module, dropped afterwards."""
+    name = unique_name(f"zb_{request.module.__name__.rsplit('.', 1)[-1].removeprefix('test_')}")
+    yield name
+    await drop_database(mongo_url, name)

@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import pytest
 from review_factories import (
-    CatalogStub,
     auth,
-    drop_database,
     review_body,
     review_settings,
     running_app,
 )
 
-from zipbob_platform.testing import unique_name
-
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture(scope="module")
-async def catalog():
-    stub = CatalogStub()
-    await stub.start()
-    yield stub
-    await stub.stop()
-
-
-@pytest.fixture(scope="module")
-async def database(mongo_url):
-    name = unique_name("zb_review_api")
-    yield name
-    await drop_database(mongo_url, name)
 
 
 @pytest.fixture

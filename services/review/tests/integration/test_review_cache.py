@@ -8,9 +8,7 @@ from urllib.parse import urlparse
 import pytest
 import redis.asyncio as aioredis
 from review_factories import (
-    CatalogStub,
     auth,
-    drop_database,
     metric_value,
     review_body,
     review_settings,
@@ -19,24 +17,8 @@ from review_factories import (
 
 from zipbob_platform.embedded import free_port
 from zipbob_platform.faults import TcpProxy
-from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def catalog():
-    stub = CatalogStub()
-    await stub.start()
-    yield stub
-    await stub.stop()
-
-
-@pytest.fixture(scope="module")
-async def database(mongo_url):
-    name = unique_name("zb_review_cache")
-    yield name
-    await drop_database(mongo_url, name)
 
 
 @pytest.fixture

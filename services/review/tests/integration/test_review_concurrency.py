@@ -7,7 +7,6 @@ import random
 
 import pytest
 from review_factories import (
-    CatalogStub,
     auth,
     drop_database,
     review_body,
@@ -18,14 +17,6 @@ from review_factories import (
 from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def catalog():
-    stub = CatalogStub()
-    await stub.start()
-    yield stub
-    await stub.stop()
 
 
 @pytest.fixture

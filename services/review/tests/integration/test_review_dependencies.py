@@ -9,7 +9,6 @@ import pytest
 from review_factories import (
     CatalogStub,
     auth,
-    drop_database,
     metric_value,
     review_body,
     review_settings,
@@ -17,7 +16,6 @@ from review_factories import (
 )
 
 from zipbob_platform.embedded import free_port
-from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +26,6 @@ async def catalog():
     await stub.start()
     yield stub
     await stub.stop()
-
-
-@pytest.fixture(scope="module")
-async def database(mongo_url):
-    name = unique_name("zb_review_deps")
-    yield name
-    await drop_database(mongo_url, name)
 
 
 @pytest.fixture

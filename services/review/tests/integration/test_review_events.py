@@ -7,9 +7,7 @@ import asyncio
 import pika
 import pytest
 from review_factories import (
-    CatalogStub,
     auth,
-    drop_database,
     review_body,
     review_settings,
     running_app,
@@ -20,21 +18,6 @@ from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
 DELETED = "com.zipbob.catalog.product.deleted"
-
-
-@pytest.fixture(scope="module")
-async def catalog():
-    stub = CatalogStub()
-    await stub.start()
-    yield stub
-    await stub.stop()
-
-
-@pytest.fixture(scope="module")
-async def database(mongo_url):
-    name = unique_name("zb_review_events")
-    yield name
-    await drop_database(mongo_url, name)
 
 
 async def _seed(client, product: str, authors: int) -> None:
