@@ -76,7 +76,10 @@ class RequestContextMiddleware:
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
-                if self.access_log_enabled and scope["path"] not in _QUIET_PATHS:
+                # An app that keeps the access log off may still ask for a line per request
+                # (the gateway does for the requests it answers itself).
+                wanted = self.access_log_enabled or scope.get("zipbob.log_access", False)
+                if wanted and scope["path"] not in _QUIET_PATHS:
                     access_log.info(
                         "%s %s %s",
                         scope["method"],

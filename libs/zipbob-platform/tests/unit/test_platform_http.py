@@ -118,3 +118,26 @@ async def test_logs_are_json_lines_with_ids_and_no_secrets(client, capsys) -> No
     assert token not in text and "hunter2" not in text
     access = [e for e in lines if e.get("logger") == "zipbob.access"]
     assert access and access[-1]["status"] == 500 and access[-1]["trace_id"]
+
+
+async def test_an_app_can_ask_for_an_access_line_when_the_log_is_off(capsys) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def answered_here(request):  # type: ignore[no-untyped-def]
+        request.scope["zipbob.log_access"] = True
+        return PlainTextResponse("ok")
+
+    async def quiet(request):  # type: ignore[no-untyped-def]
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/mine", answered_here), Route("/hot", quiet)])
+    settings = ServiceSettings(service="edge", profile="test", logging={"access_log": False})
+    install_platform(app, settings)
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
+        await http.get("/mine")
+        await http.get("/hot")
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    paths = [e["path"] for e in lines if e.get("logger") == "zipbob.access"]
+    assert paths == ["/mine"]

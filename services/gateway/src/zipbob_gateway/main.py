@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from sqlalchemy import text
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zipbob_platform.app import wrap_plain_asgi
 from zipbob_platform.auth import JwksVerifier, static_jwks_source
@@ -28,8 +27,6 @@ from .redis_client import create_redis
 from .settings import GatewaySettings
 
 log = logging.getLogger("zipbob.gateway")
-access_log = logging.getLogger("zipbob.gateway.access")
-QUIET_PATHS = frozenset({"/healthz/live", "/healthz/ready", "/metrics"})
 
 
 class Gateway:
@@ -107,34 +104,10 @@ class Gateway:
             await self._lifespan(receive, send)
 
     async def _control_logged(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Auth and JWKS requests get an access line (the platform's is off for the gateway)."""
-        if scope["path"] in QUIET_PATHS:
-            await self.control(scope, receive, send)
-            return
-        status = 500
-        started = time.perf_counter()
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.control(scope, receive, send_and_note)
-        finally:
-            access_log.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+        """Auth and JWKS requests always get an access line, even with the per-request access
+        log off for the proxied hot path (gateway.yaml)."""
+        scope["zipbob.log_access"] = True
+        await self.control(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
