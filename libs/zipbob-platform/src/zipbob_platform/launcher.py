@@ -2,9 +2,10 @@
 
 Profile `local` (default) needs nothing installed: moto S3, fakeredis and nx-27017 run as
 child processes, SQL is SQLite under the data dir, and events travel over HTTP the way a
-Knative source would deliver them. The embedded S3 and Redis keep their state in memory,
-so the local profile keeps nothing across a restart: the data dir is wiped at start rather
-than left half-consistent (SQLite rows pointing at photos that are gone).
+Knative source would deliver them. The embedded S3 and Redis keep their state in memory;
+a clean stop saves it beside the SQLite and nx-27017 files and the next start restores
+it, while after a crash the data dir is wiped: everything comes back, or nothing, never
+SQL rows pointing at photos that are gone (local_state).
 
 Profile `dev` uses the real servers on localhost (see config/*-dev.yaml) and also runs
 the resizer's RabbitMQ dispatcher; nothing is wiped.
@@ -16,7 +17,6 @@ import argparse
 import contextlib
 import importlib.util
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from . import embedded
+from . import embedded, local_state
 
 DEFAULT_PORTS = {"gateway": 8080, "catalog": 8081, "review": 8082, "resizer": 8083}
 # Start order: services others call at start-up come first.
@@ -59,10 +59,22 @@ class Stack:
     def __init__(self) -> None:
         self.servers: list[embedded.EmbeddedServer] = []
         self.children: list[Child] = []
+        self.embedded_env: dict[str, str] = {}
 
-    def stop(self) -> None:
+    def server(self, name: str) -> embedded.EmbeddedServer | None:
+        return next((s for s in self.servers if s.name == name), None)
+
+    def stop(self, *, save_to: Path | None = None) -> None:
+        """Stop in reverse order; with ``save_to``, keep the embedded servers' state on disk
+        once no service can write any more (local_state)."""
         for child in reversed(self.children):
             child.stop()
+        s3, redis = self.server("s3"), self.server("redis")
+        if save_to is not None and s3 is not None and redis is not None:
+            try:
+                local_state.save(save_to, s3_url=s3.url, redis_url=redis.url, env=self.embedded_env)
+            except Exception as exc:  # no mark is written: the next start begins afresh
+                print(f"could not save the local data ({exc}); the next start begins afresh")
         for server in reversed(self.servers):
             server.stop()
 
@@ -195,13 +207,23 @@ def start_services(
     return urls
 
 
-def start(profile: str, data_dir: Path, stack: Stack, *, quiet: bool = False) -> dict[str, str]:
-    """What `make run` starts for ``profile``; returns service URLs."""
+def start(
+    profile: str, data_dir: Path, stack: Stack, *, quiet: bool = False, restore: bool = False
+) -> dict[str, str]:
+    """What `make run` starts for ``profile``; returns service URLs. ``restore`` loads the
+    snapshot a clean local stop left (see local_state.claim_data_dir)."""
     env = base_env(profile, data_dir)
     if profile == "local":
         if not quiet:
             print("starting embedded S3 (moto), Redis (fakeredis) and MongoDB (nx-27017) ...")
-        env.update(start_embedded(data_dir, stack))
+        stack.embedded_env = start_embedded(data_dir, stack)
+        env.update(stack.embedded_env)
+        if restore:
+            s3, redis = stack.server("s3"), stack.server("redis")
+            assert s3 is not None and redis is not None
+            count = local_state.restore(data_dir, s3_url=s3.url, redis_url=redis.url, env=env)
+            if not quiet:
+                print(f"restored the data of the last run ({count} stored photos and variants)")
     urls = start_services(profile, env, stack, with_dispatcher=profile != "local")
     if profile == "local":
         urls["s3"] = stack.servers[0].url
@@ -224,7 +246,10 @@ def _print_banner(profile: str, urls: dict[str, str], data_dir: Path) -> None:
         print(f"  S3 (embedded)   {urls['s3']}")
     print(f"  logs            {data_dir / 'logs'}/*.log (one JSON object per line)")
     if profile == "local":
-        print("  data            kept in memory by the embedded servers: gone after a restart")
+        print(
+            f"  data            {data_dir}: kept across a clean stop (Ctrl-C); "
+            "after a crash the next start begins afresh"
+        )
     print("Press Ctrl-C to stop everything.\n", flush=True)
 
 
@@ -233,12 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=os.environ.get("ZIPBOB_PROFILE", "local"))
     args = parser.parse_args(argv)
     data_dir = Path(os.environ.get("ZIPBOB_DATA_DIR", "./.zipbob")).resolve()
-    if args.profile == "local" and data_dir.exists():
-        shutil.rmtree(data_dir)
+    restore = args.profile == "local" and local_state.claim_data_dir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
 
     stack = Stack()
     stopping = False
+    clean_stop = False
 
     def on_signal(signum: int, _: FrameType | None) -> None:
         nonlocal stopping
@@ -247,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        urls = start(args.profile, data_dir, stack)
+        urls = start(args.profile, data_dir, stack, restore=restore)
         _print_banner(args.profile, urls, data_dir)
         while not stopping:
             dead = stack.first_dead()
@@ -256,12 +281,14 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             time.sleep(0.5)
         print("stopping ...", flush=True)
+        clean_stop = True
         return 0
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         print(f"could not start the platform: {exc}", file=sys.stderr)
         return 1
     finally:
-        stack.stop()
+        keep = clean_stop and args.profile == "local"
+        stack.stop(save_to=data_dir if keep else None)
 
 
 if __name__ == "__main__":
