@@ -4,6 +4,7 @@ itself stopped (rabbitmqctl stop_app): nothing lost, nothing reordered per produ
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import uuid
 
@@ -104,7 +105,14 @@ async def test_competing_relays_keep_per_product_order(outbox_db, rabbit_names) 
 
 
 def _rabbitmqctl(command: str) -> None:
-    subprocess.run(["rabbitmqctl", command], check=True, capture_output=True, timeout=60)
+    # On this machine RabbitMQ runs locally; on a laptop `make test` runs it in Docker
+    # (docker-compose.test.yml), where rabbitmqctl lives inside the container.
+    if shutil.which("rabbitmqctl"):
+        args = ["rabbitmqctl", command]
+    else:
+        args = ["docker", "compose", "-f", "docker-compose.test.yml", "exec", "-T", "rabbitmq",
+                "rabbitmqctl", command]  # fmt: skip
+    subprocess.run(args, check=True, capture_output=True, timeout=60)
 
 
 @pytest.mark.slow
