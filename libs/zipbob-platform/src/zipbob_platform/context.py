@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 
 request_id_var: ContextVar[str | None] = ContextVar("zipbob_request_id", default=None)
@@ -12,7 +12,7 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # as unique as a uuid4, a few times cheaper to make
 
 
 def accept_request_id(incoming: str | None) -> str:

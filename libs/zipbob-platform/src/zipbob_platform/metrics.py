@@ -42,6 +42,9 @@ class HttpMetricsMiddleware:
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
         self.service = service
+        # Label children by (method, route, status): looking them up in prometheus_client
+        # on every request costs more than the counting itself.
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in _UNTRACKED:
@@ -59,9 +62,16 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            labels = (self.service, scope["method"], route_template(scope), str(status))
-            http_requests_total.labels(*labels).inc()
-            http_request_duration_seconds.labels(*labels).observe(time.perf_counter() - started)
+            key = (scope["method"], route_template(scope), str(status))
+            children = self._children.get(key)
+            if children is None:
+                labels = (self.service, *key)
+                children = self._children[key] = (
+                    http_requests_total.labels(*labels),
+                    http_request_duration_seconds.labels(*labels),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
 
 
 def render_metrics() -> bytes:
