@@ -7,9 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-import aiohttp
 from starlette.types import Receive, Scope, Send
-from yarl import URL
 
 from zipbob_platform.auth import AuthError, JwksVerifier, Principal, bearer_token
 from zipbob_platform.problems import Problem
@@ -19,6 +17,12 @@ from ..ratelimit.clients import ClientRateLimiter
 from ..ratelimit.metrics import rate_limited_total
 from ..settings import ProxySettings
 from .headers import downstream_response_headers, upstream_request_headers
+from .http1 import (
+    UpstreamConnectError,
+    UpstreamDisconnected,
+    UpstreamError,
+    UpstreamResponse,
+)
 from .responses import send_problem, send_problem_exception
 from .routes import Route, RouteTable
 from .upstream import FAILURE_STATUSES, IDEMPOTENT, Upstream
@@ -140,10 +144,9 @@ class ProxyApp:
         method: str = scope["method"]
         raw_path: bytes = scope.get("raw_path") or path.encode()
         query: bytes = scope.get("query_string", b"")
-        target = upstream.base_url + raw_path.decode("latin-1")
+        target = raw_path.decode("latin-1")
         if query:
             target += "?" + query.decode("latin-1")
-        url = URL(target, encoded=True)
         headers = upstream_request_headers(
             scope["headers"],
             client_ip=_client_ip(scope),
@@ -154,22 +157,16 @@ class ProxyApp:
         body_state = {"too_large": False, "client_gone": False}
         body = self._request_body(receive, body_state) if has_body else None
         attempts = 1 + upstream.settings.retries if method in IDEMPOTENT and not has_body else 1
-        timeout = upstream.timeout(route.timeout_seconds)
-        response: aiohttp.ClientResponse | None = None
+        response: UpstreamResponse | None = None
         verdict = False
         try:
             for attempt in range(attempts):
                 last = attempt == attempts - 1
                 try:
-                    response = await upstream.session.request(
-                        method,
-                        url,
-                        headers=headers,
-                        data=body,
-                        timeout=timeout,
-                        allow_redirects=False,
+                    response = await upstream.pool.request(
+                        method, target, headers, body, read_timeout=route.timeout_seconds
                     )
-                except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+                except (UpstreamConnectError, UpstreamDisconnected) as exc:
                     if body_state["too_large"]:
                         raise BodyTooLarge from None
                     if not last:
@@ -203,7 +200,7 @@ class ProxyApp:
             )
         except ClientGone:
             outcomes["aborted"].inc()
-        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+        except (UpstreamConnectError, UpstreamDisconnected) as exc:
             if verdict:
                 raise
             outcomes["connect_error"].inc()
@@ -231,7 +228,7 @@ class ProxyApp:
                 instance=path,
                 method=scope["method"],
             )
-        except aiohttp.ClientError as exc:
+        except UpstreamError as exc:
             if body_state["too_large"]:
                 outcomes["body_too_large"].inc()
                 await send_problem(
@@ -280,7 +277,7 @@ class ProxyApp:
                 yield chunk
 
     @staticmethod
-    async def _relay(response: aiohttp.ClientResponse, method: str, send: Send) -> None:
+    async def _relay(response: UpstreamResponse, method: str, send: Send) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -295,7 +292,7 @@ class ProxyApp:
         if length is not None and length <= SMALL_BODY:
             await send({"type": "http.response.body", "body": await response.read()})
             return
-        async for chunk in response.content.iter_any():
+        async for chunk in response.iter_chunks():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 

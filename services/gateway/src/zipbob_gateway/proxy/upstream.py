@@ -1,14 +1,14 @@
-"""One pooled aiohttp client per upstream, with its circuit breaker and outcome counters."""
+"""One keep-alive connection pool per upstream, with its circuit breaker and outcome counters."""
 
 from __future__ import annotations
 
-import aiohttp
 from prometheus_client import Counter
 
 from zipbob_platform.metrics import get_or_create
 
 from ..settings import UpstreamSettings
 from .breaker import CircuitBreaker
+from .http1 import ConnectionPool
 
 upstream_requests_total = get_or_create(
     Counter,
@@ -42,40 +42,22 @@ class Upstream:
             open_seconds=settings.breaker.open_seconds,
         )
         self.outcomes = {o: upstream_requests_total.labels(name, o) for o in OUTCOMES}
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def pool(self) -> ConnectionPool:
+        if self._pool is None:
             raise RuntimeError(f"upstream {self.name!r} used before start()")
-        return self._session
-
-    def timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        """Connect timeout from the upstream; the route's timeout bounds every read."""
-        cached = self._timeouts.get(seconds)
-        if cached is None:
-            cached = self._timeouts[seconds] = aiohttp.ClientTimeout(
-                total=None, connect=self.settings.connect_timeout_seconds, sock_read=seconds
-            )
-        return cached
+        return self._pool
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self.settings.pool_size,
-            limit_per_host=self.settings.pool_size,
-            keepalive_timeout=30,
-            ttl_dns_cache=30,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            # Users' cookies must never be remembered between requests of different users.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        self._pool = ConnectionPool(
+            self.base_url,
+            size=self.settings.pool_size,
+            connect_timeout=self.settings.connect_timeout_seconds,
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
