@@ -18,6 +18,7 @@ from .client import ApiClient, User
 from .dev_stack import DevStack, start_dev_stack
 from .logs import read_json_logs
 from .photos import photo_jpeg
+from .polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BREAKER_OPEN_SECONDS = 2
@@ -49,15 +50,6 @@ def seller(api: ApiClient) -> User:
     return api.new_user("seller")
 
 
-def wait_until(check, *, timeout: float = 30.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
-
-
 def assert_ready(api: ApiClient, product_id: str, *, timeout: float = 60.0) -> dict:
     product = api.wait_for_images(product_id, timeout=timeout)
     statuses = [image["status"] for image in product["images"]]
@@ -82,7 +74,7 @@ def test_journey_and_one_trace_through_the_broker(api: ApiClient, seller: User, 
 
     # gateway → catalog → outbox → RabbitMQ → dispatcher → resizer → RabbitMQ → catalog
     everywhere = {"gateway", "catalog", "resizer"}
-    assert wait_until(lambda: everywhere <= services_in_trace(), timeout=10), services_in_trace()
+    assert eventually(lambda: everywhere <= services_in_trace(), timeout=10), services_in_trace()
     applied = [
         e for e in read_json_logs(dev.log_dir)
         if e.get("trace_id") == trace_id and e["service"] == "catalog"
@@ -107,7 +99,7 @@ def test_journey_and_one_trace_through_the_broker(api: ApiClient, seller: User, 
         objects = all(httpx.get(u, timeout=5).status_code in (403, 404) for u in urls)
         return objects and (reviews.status_code == 404 or reviews.json()["total"] == 0)
 
-    assert wait_until(gone, timeout=30), "objects or reviews outlived the deleted product"
+    assert eventually(gone, timeout=30), "objects or reviews outlived the deleted product"
 
 
 def rabbitmqctl(*args: str) -> None:
@@ -222,7 +214,7 @@ def test_mongo_down_answers_503_and_leaves_the_catalog_alone(api: ApiClient, dev
         assert api.http.get(f"/api/products/{product['id']}").status_code == 200
     finally:
         dev.proxies["mongo"].restore()
-    healed = wait_until(
+    healed = eventually(
         lambda: api.http.get(f"/api/products/{product['id']}/reviews").status_code == 200,
         timeout=20,
     )
@@ -246,7 +238,7 @@ def test_catalog_down_opens_the_breaker_which_closes_again(api: ApiClient, dev: 
         assert breaker_open(dev) == 1
     finally:
         dev.restart("catalog")
-    assert wait_until(lambda: api.http.get("/api/products").status_code == 200, timeout=30)
+    assert eventually(lambda: api.http.get("/api/products").status_code == 200, timeout=30)
     assert breaker_open(dev) == 0
 
 

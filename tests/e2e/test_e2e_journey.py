@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -12,6 +11,7 @@ from PIL import Image
 
 from .client import ApiClient
 from .photos import photo_jpeg
+from .polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 VARIANT_BOXES = {"thumbnail": 200, "medium": 800, "large": 1600}
@@ -22,15 +22,6 @@ def api(running_platform: dict[str, str]) -> Iterator[ApiClient]:
     client = ApiClient(running_platform["gateway"])
     yield client
     client.close()
-
-
-def eventually(check, *, timeout: float = 30.0, interval: float = 0.25):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
 
 
 def test_seller_registers_a_product_with_a_photo_and_customers_review_it(api: ApiClient) -> None:
