@@ -154,8 +154,7 @@ class ProxyApp:
             request_id=scope.get("zipbob.request_id") or "",
             traceparent=current_traceparent(),
         )
-        body_state = {"too_large": False, "client_gone": False}
-        body = self._request_body(receive, body_state) if has_body else None
+        body = self._request_body(receive) if has_body else None
         attempts = 1 + upstream.settings.retries if method in IDEMPOTENT and not has_body else 1
         response: UpstreamResponse | None = None
         verdict = False
@@ -167,8 +166,6 @@ class ProxyApp:
                         method, target, headers, body, read_timeout=route.timeout_seconds
                     )
                 except (UpstreamConnectError, UpstreamDisconnected) as exc:
-                    if body_state["too_large"]:
-                        raise BodyTooLarge from None
                     if not last:
                         outcomes["retried"].inc()
                         await asyncio.sleep(upstream.settings.retry_backoff_seconds * (attempt + 1))
@@ -229,17 +226,9 @@ class ProxyApp:
                 method=scope["method"],
             )
         except UpstreamError as exc:
-            if body_state["too_large"]:
-                outcomes["body_too_large"].inc()
-                await send_problem(
-                    send,
-                    413,
-                    f"the request body exceeds {self.max_body} bytes",
-                    instance=path,
-                    method=scope["method"],
-                )
-                return
-            if verdict or body_state["client_gone"]:
+            # BodyTooLarge and ClientGone arrive as themselves: the hop client streams the
+            # body from this task, so nothing wraps them.
+            if verdict:
                 outcomes["aborted"].inc()
                 log.warning("upstream %s broke off a response: %s", upstream.name, exc)
                 return
@@ -259,18 +248,16 @@ class ProxyApp:
             if response is not None:
                 response.release()
 
-    async def _request_body(self, receive: Receive, state: dict[str, bool]) -> AsyncIterator[bytes]:
+    async def _request_body(self, receive: Receive) -> AsyncIterator[bytes]:
         received = 0
         more = True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                state["client_gone"] = True
                 raise ClientGone
             chunk: bytes = message.get("body", b"")
             received += len(chunk)
             if received > self.max_body:
-                state["too_large"] = True
                 raise BodyTooLarge
             more = message.get("more_body", False)
             if chunk:

@@ -24,9 +24,7 @@ _NOT_FORWARDED = frozenset({"host", "expect", "transfer-encoding"})
 
 
 class UpstreamError(Exception):
-    """The upstream could not be used; ``before_response`` says whether nothing came back."""
-
-    before_response = True
+    """The upstream could not be used for this exchange."""
 
 
 class UpstreamConnectError(UpstreamError):
@@ -38,7 +36,7 @@ class UpstreamDisconnected(UpstreamError):
 
 
 class UpstreamProtocolError(UpstreamError):
-    before_response = False
+    """The upstream answered something that is not HTTP/1.1, or broke off mid-body."""
 
 
 class _Connection(asyncio.Protocol):
