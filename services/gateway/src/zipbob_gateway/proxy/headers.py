@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -66,7 +68,7 @@ def upstream_request_headers(
 
 
 def downstream_response_headers(
-    raw_headers: tuple[tuple[bytes, bytes], ...],
+    raw_headers: Sequence[tuple[bytes, bytes]],
 ) -> list[tuple[bytes, bytes]]:
     connection_named: set[str] = set()
     for name, value in raw_headers:
