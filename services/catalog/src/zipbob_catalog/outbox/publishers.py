@@ -1,19 +1,15 @@
-"""Where the relay delivers events: RabbitMQ (pika, publisher confirms) or an HTTP sink."""
+"""Where the relay delivers events: RabbitMQ (publisher confirms) or an HTTP sink."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import aiohttp
-import pika
-from pika.adapters.blocking_connection import BlockingChannel
 
 from zipbob_catalog.settings import OutboxSettings, RabbitSettings
-from zipbob_platform.cloudevents import CloudEvent, to_amqp, to_http_binary
+from zipbob_platform.cloudevents import CloudEvent, to_http_binary
+from zipbob_platform.messaging import Broker, ConfirmedPublisher
 
 log = logging.getLogger("zipbob.catalog.outbox")
 
@@ -28,75 +24,11 @@ class Publisher(Protocol):
     async def close(self) -> None: ...
 
 
-def rabbit_parameters(url: str, *, heartbeat: int) -> pika.URLParameters:
-    parameters = pika.URLParameters(url)
-    parameters.heartbeat = heartbeat
-    parameters.connection_attempts = 1
-    parameters.socket_timeout = 5
-    parameters.blocked_connection_timeout = 30
-    return parameters
-
-
-class RabbitPublisher:
-    """pika's BlockingConnection is not thread-safe: one dedicated thread owns it."""
+class RabbitPublisher(ConfirmedPublisher):
+    """The platform's confirmed publisher on the catalog's RabbitMQ settings."""
 
     def __init__(self, settings: RabbitSettings) -> None:
-        self.settings = settings
-        self.state = "disconnected"
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-amqp")
-        self._connection: pika.BlockingConnection | None = None
-        self._channel: BlockingChannel | None = None
-
-    def _open(self) -> BlockingChannel:
-        if self._channel is not None and self._channel.is_open:
-            return self._channel
-        self._drop()
-        parameters = rabbit_parameters(
-            self.settings.url.get_secret_value(), heartbeat=self.settings.heartbeat_seconds
-        )
-        self._connection = pika.BlockingConnection(parameters)
-        channel = self._connection.channel()
-        channel.confirm_delivery()
-        channel.exchange_declare(self.settings.exchange, exchange_type="topic", durable=True)
-        self._channel = channel
-        self.state = "connected"
-        return channel
-
-    def _drop(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None and connection.is_open:
-            with contextlib.suppress(Exception):  # it is already broken
-                connection.close()
-
-    def _publish_blocking(self, events: list[CloudEvent]) -> tuple[int, Exception | None]:
-        delivered = 0
-        try:
-            channel = self._open()
-            for event in events:
-                headers, body, content_type = to_amqp(event)
-                properties = pika.BasicProperties(
-                    headers=headers,
-                    content_type=content_type,
-                    delivery_mode=pika.DeliveryMode.Persistent,
-                    message_id=event.id,
-                )
-                # With confirms on, this returns only once the broker has taken the message.
-                channel.basic_publish(self.settings.exchange, event.type, body, properties)
-                delivered += 1
-        except Exception as exc:
-            self.state = f"disconnected: {type(exc).__name__}"
-            self._drop()
-            return delivered, exc
-        return delivered, None
-
-    async def publish_batch(self, events: list[CloudEvent]) -> tuple[int, Exception | None]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._publish_blocking, events)
-
-    async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._drop)
-        self._executor.shutdown(wait=False)
+        super().__init__(Broker.from_settings(settings))
 
 
 class SinkRefused(Exception):
