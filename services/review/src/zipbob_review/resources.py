@@ -68,7 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             url=settings.rabbitmq.url.get_secret_value(),
             settings=settings.review.events.rabbitmq,
             handler=lambda event: handle_event(deps=deps, event=event),
-            loop=asyncio.get_running_loop(),
+            heartbeat_seconds=settings.rabbitmq.heartbeat_seconds,
         )
         consumer.start()
     app.state.rabbitmq_consumer = consumer
@@ -76,7 +76,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         if consumer is not None:
-            await asyncio.to_thread(consumer.stop)
+            await consumer.stop()
         preparing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await preparing

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from zipbob_platform import events
 from zipbob_platform.settings import Section, ServiceSettings
 
 
@@ -26,6 +27,7 @@ class RedisSettings(Section):
 
 class RabbitMqSettings(Section):
     url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F")
+    heartbeat_seconds: int = Field(30, ge=0)
 
 
 class CatalogSettings(Section):
@@ -59,8 +61,8 @@ class RabbitConsumerSettings(Section):
     enabled: bool = False
     exchange: str = "zipbob.events"
     queue: str = "review.product-deleted"
-    routing_key: str = "com.zipbob.catalog.product.deleted"
-    dead_letter_exchange: str = ""
+    routing_key: str = events.PRODUCT_DELETED
+    dead_letter_exchange: str = "zipbob.dlx"
     prefetch: int = Field(10, ge=1)
     reconnect_seconds: float = Field(2.0, gt=0)
 

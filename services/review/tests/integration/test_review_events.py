@@ -127,7 +127,7 @@ async def test_rabbitmq_event_removes_reviews(
     try:
         async with running_app(settings) as client:
             consumer = client.app.state.rabbitmq_consumer
-            assert await asyncio.to_thread(consumer.connected.wait, 10)
+            await asyncio.wait_for(consumer.connected.wait(), 10)
             await _seed(client, product, 4)
             event = new_event(DELETED, "/catalog", {"product_id": product, "image_ids": []})
             await asyncio.to_thread(_publish, rabbitmq_url, exchange, [event, event], b"junk")

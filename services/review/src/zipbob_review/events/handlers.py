@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, InvalidEvent
 
 from ..reviews.models import utc_now
 from ..reviews.service import ReviewDeps
 
-PRODUCT_DELETED = "com.zipbob.catalog.product.deleted"
+PRODUCT_DELETED = events.PRODUCT_DELETED
 log = logging.getLogger("zipbob.review.events")
 
 
