@@ -75,7 +75,9 @@ def create_app(settings: ResizerSettings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        connecting = asyncio.create_task(sender.connect())  # the result channel, early
         yield
+        connecting.cancel()
         await sender.close()
 
     async def s3_ready() -> None:

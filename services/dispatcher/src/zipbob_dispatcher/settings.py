@@ -1,0 +1,50 @@
+"""Dispatcher configuration (config/dispatcher*.yaml, ZIPBOB_* variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from zipbob_platform import events
+from zipbob_platform.settings import Section, ServiceSettings, load_settings
+
+
+class RabbitSettings(Section):
+    url: SecretStr = SecretStr("")
+    exchange: str = "zipbob.events"
+    dead_letter_exchange: str = "zipbob.dlx"
+    heartbeat_seconds: int = Field(30, ge=0)
+
+
+class QueueSettings(Section):
+    """A queue the dispatcher declares, binds to the events exchange and consumes."""
+
+    name: str = Field(min_length=1, max_length=200)
+    routing_key: str = Field(min_length=1)
+
+
+class DeliverySettings(Section):
+    queues: list[QueueSettings] = Field(
+        default_factory=lambda: [
+            QueueSettings(name="resizer.image-uploaded", routing_key=events.IMAGE_UPLOADED),
+            QueueSettings(name="resizer.product-deleted", routing_key=events.PRODUCT_DELETED),
+        ],
+        min_length=1,
+    )
+    target_url: str = "http://127.0.0.1:8083/"
+    prefetch: int = Field(4, ge=1, le=1000)
+    concurrency: int = Field(2, ge=1, le=256)
+    max_attempts: int = Field(5, ge=1)
+    backoff_initial_seconds: float = Field(0.5, gt=0)
+    backoff_max_seconds: float = Field(30.0, gt=0)
+    request_timeout_seconds: float = Field(60.0, gt=0)
+    # /metrics for Prometheus (the dispatcher has no other HTTP surface); 0 turns it off.
+    metrics_port: int = Field(8084, ge=0, le=65535)
+
+
+class DispatcherSettings(ServiceSettings):
+    rabbitmq: RabbitSettings = RabbitSettings()
+    dispatcher: DeliverySettings = DeliverySettings()
+
+
+def load_dispatcher_settings(profile: str | None = None) -> DispatcherSettings:
+    return load_settings("dispatcher", DispatcherSettings, profile=profile)
