@@ -19,6 +19,7 @@ from . import storage
 from .catalog.client import CatalogClient
 from .events.handlers import handle_event
 from .events.rabbitmq import ProductDeletedConsumer
+from .events.summaries import start_summary_relay
 from .reviews.cache import ReviewCache, connect_redis
 from .reviews.repository import ReviewRepository
 from .reviews.service import ReviewDeps
@@ -61,6 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.review_deps = deps
     app.state.mongo = mongo
+    app.state.summary_relay = start_summary_relay(settings, database, deps)
     preparing = asyncio.create_task(_prepare_storage(repository, database))
     consumer = None
     if settings.review.events.rabbitmq.enabled:
@@ -77,6 +79,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if consumer is not None:
             await consumer.stop()
+        if app.state.summary_relay is not None:
+            await app.state.summary_relay.close()
         preparing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await preparing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from zipbob_platform import events
@@ -67,9 +69,31 @@ class RabbitConsumerSettings(Section):
     reconnect_seconds: float = Field(2.0, gt=0)
 
 
+class SummarySubscription(Section):
+    """A sink of the local profile's HTTP fan-out, like a Knative Trigger."""
+
+    url: str
+    types: list[str] = []
+
+
+class SummarySettings(Section):
+    """summary.changed (the ratings read model): outbox relay and where it publishes."""
+
+    enabled: bool = False
+    transport: Literal["rabbitmq", "http"] = "rabbitmq"
+    http_subscriptions: list[SummarySubscription] = []
+    http_timeout_seconds: float = Field(10.0, gt=0)
+    batch_size: int = Field(100, ge=1, le=1000)
+    poll_interval_seconds: float = Field(0.25, gt=0)
+    max_backoff_seconds: float = Field(30.0, gt=0)
+    # An intent older than this is a write whose process died before its bookkeeping.
+    stale_write_seconds: float = Field(30.0, gt=0)
+
+
 class EventSettings(Section):
     http_enabled: bool = True
     rabbitmq: RabbitConsumerSettings = RabbitConsumerSettings()
+    summaries: SummarySettings = SummarySettings()
 
 
 class ReviewSection(Section):

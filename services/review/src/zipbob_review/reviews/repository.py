@@ -90,17 +90,21 @@ class ReviewRepository:
         return int(document["version"]) if document else 0
 
     async def bump_version(self, product_id: str) -> int:
+        """After every write: new cache keys, and a summary.changed to publish
+        (events/summaries.py relays documents flagged ``unpublished``)."""
         try:
             document = await self.versions.find_one_and_update(
                 {"_id": product_id},
-                {"$inc": {"version": 1}},
+                {"$inc": {"version": 1}, "$set": {"unpublished": True}},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
             # Two first writes raced on the upsert; the document exists now.
             document = await self.versions.find_one_and_update(
-                {"_id": product_id}, {"$inc": {"version": 1}}, return_document=ReturnDocument.AFTER
+                {"_id": product_id},
+                {"$inc": {"version": 1}, "$set": {"unpublished": True}},
+                return_document=ReturnDocument.AFTER,
             )
         return int(document["version"])
 

@@ -7,7 +7,7 @@ import binascii
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zipbob_platform.auth import Principal, forbidden
 from zipbob_platform.problems import PROBLEM_BASE, Problem
@@ -20,6 +20,9 @@ from .models import SORT_FIELDS, ReviewDocument, new_review_id, utc_now
 from .repository import DuplicateReview, ReviewRepository
 from .schemas import RatingSummary, ReviewCreate, ReviewPage, ReviewRead, ReviewUpdate
 
+if TYPE_CHECKING:
+    from ..events.summaries import WriteIntents
+
 log = logging.getLogger("zipbob.review")
 
 
@@ -30,6 +33,8 @@ class ReviewDeps:
     catalog: CatalogClient
     pagination: PaginationSettings
     first_page_items: int
+    # Write intents of the summary.changed outbox (events/summaries.py); None: no events.
+    intents: WriteIntents | None = None
 
 
 def _not_found(what: str) -> Problem:
@@ -53,9 +58,17 @@ async def _product_must_exist(deps: ReviewDeps, product_id: str) -> None:
         raise _not_found(f"product {product_id}")
 
 
-async def _after_write(deps: ReviewDeps, product_id: str) -> None:
+async def _begin_write(deps: ReviewDeps, product_id: str) -> str | None:
+    """Record the write about to happen, so a crash before _after_write still leads
+    to a summary.changed (events/summaries.py)."""
+    return await deps.intents.begin(product_id) if deps.intents is not None else None
+
+
+async def _after_write(deps: ReviewDeps, product_id: str, intent: str | None = None) -> None:
     # Bump first: from here on every reader uses new keys, whatever Redis does next.
     version = await deps.repository.bump_version(product_id)
+    if intent is not None and deps.intents is not None:
+        await deps.intents.end(intent)
     await deps.cache.forget(product_id, version - 1)
 
 
@@ -76,6 +89,7 @@ async def create_review(
         created_at=now,
         updated_at=now,
     )
+    intent = await _begin_write(deps, product_id)
     try:
         await deps.repository.insert(document)
     except DuplicateReview:
@@ -88,7 +102,7 @@ async def create_review(
     if await deps.repository.is_deleted(product_id):
         await deps.repository.delete(document.id)
         raise _not_found(f"product {product_id}")
-    await _after_write(deps, product_id)
+    await _after_write(deps, product_id, intent)
     reviews_written_total.labels("create").inc()
     return ReviewRead.from_document(document.model_dump(by_alias=True))
 
@@ -108,12 +122,13 @@ async def update_review(
         raise _not_found(f"review {review_id}")
     if existing["author_id"] != caller.user_id:
         raise forbidden("only the author may edit a review")
+    intent = await _begin_write(deps, existing["product_id"])
     updated = await deps.repository.update(
         review_id=review_id, author_id=caller.user_id, changes=payload.changes(), now=utc_now()
     )
     if updated is None:  # deleted meanwhile
         raise _not_found(f"review {review_id}")
-    await _after_write(deps, updated["product_id"])
+    await _after_write(deps, updated["product_id"], intent)
     reviews_written_total.labels("update").inc()
     return ReviewRead.from_document(updated)
 
@@ -124,10 +139,11 @@ async def delete_review(*, deps: ReviewDeps, review_id: str, caller: Principal) 
         raise _not_found(f"review {review_id}")
     if existing["author_id"] != caller.user_id and not caller.has_role("admin"):
         raise forbidden("only the author or an admin may delete a review")
+    intent = await _begin_write(deps, existing["product_id"])
     deleted = await deps.repository.delete(review_id)
     if deleted is None:
         raise _not_found(f"review {review_id}")
-    await _after_write(deps, deleted["product_id"])
+    await _after_write(deps, deleted["product_id"], intent)
     reviews_written_total.labels("delete").inc()
 
 
