@@ -9,7 +9,9 @@ event's trace), then:
   failure (capped), then requeue it, so a database outage becomes a slow retry rather
   than a hot loop or a lost event.
 Each queue is read in order; ``concurrency`` handlers run at once across all queues
-(1 keeps each queue's order). A lost connection is re-opened with backoff forever.
+(1 keeps each queue's order, except that a requeued message comes back behind those
+already prefetched: handlers must not rely on strict order, and ours compare versions
+or record event ids). A lost connection is re-opened with backoff forever.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
 from ..cloudevents import CloudEvent, InvalidEvent, from_amqp
 from ..tracing import consumer_span
-from .topology import Broker, QueueSpec, connect, declare_queue
+from .topology import Broker, QueueSpec, connect, declare_queue, underlay
 
 log = logging.getLogger("zipbob.messaging")
 EventHandler = Callable[[CloudEvent], Awaitable[Any]]
@@ -98,7 +100,7 @@ class EventConsumer:
 
     async def _session(self) -> None:
         connection: AbstractConnection = await connect(self.broker)
-        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        inbox: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
         workers: list[asyncio.Task[None]] = []
         try:
             channel = await connection.channel()
@@ -114,29 +116,33 @@ class EventConsumer:
             self.connected.set()
             log.info("%s consuming %s", self.name, [q.name for q in self.queues])
             stopping = asyncio.ensure_future(self._stopping.wait())
-            closed = asyncio.ensure_future(connection.closed())
+            lost = underlay(connection).closing  # aiormq's future: waited on, never cancelled
             try:
-                await asyncio.wait([stopping, closed], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([stopping, lost], return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stopping.cancel()
-                closed.cancel()
             if not self._stopping.is_set():
                 raise ConnectionError("RabbitMQ closed the connection")
         finally:
-            for worker in workers:
-                worker.cancel()
-            for worker in workers:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await worker
+            for _ in workers:
+                inbox.put_nowait(None)  # each worker finishes its message, then stops
+            if workers:
+                # Stopping: in-flight handlers finish. Connection lost: their acks cannot
+                # reach the broker anyway, so reconnecting does not wait long for them.
+                grace = self.handler_timeout if self._stopping.is_set() else 5.0
+                _, late = await asyncio.wait(workers, timeout=grace)
+                for worker in late:
+                    worker.cancel()
             # Unsettled deliveries go back to the queue with the connection.
             with contextlib.suppress(Exception):
                 await connection.close()
 
     # ---- messages ------------------------------------------------------------------------
 
-    async def _work(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> None:
-        while True:
-            message = await inbox.get()
+    async def _work(self, inbox: asyncio.Queue[AbstractIncomingMessage | None]) -> None:
+        while (message := await inbox.get()) is not None:
+            if self._stopping.is_set():
+                return  # unsettled: redelivered with the connection's close
             await self._handle(message)
 
     async def _call(self, event: CloudEvent) -> Any:

@@ -21,7 +21,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
 from ..cloudevents import CloudEvent, to_amqp
 from ..tracing import current_traceparent
-from .topology import Broker, connect, declare_exchange
+from .topology import Broker, connect, declare_exchange, is_open
 
 log = logging.getLogger("zipbob.messaging")
 CONFIRM_TIMEOUT_SECONDS = 30.0
@@ -60,7 +60,7 @@ class ConfirmedPublisher:
 
     def _usable(self) -> AbstractExchange | None:
         exchange, connection, channel = self._exchange, self._connection, self._channel
-        if exchange is None or connection is None or connection.is_closed:
+        if exchange is None or not is_open(connection):
             return None
         if channel is None or channel.is_closed:
             return None
@@ -89,8 +89,8 @@ class ConfirmedPublisher:
     async def _drop(self) -> None:
         connection, self._connection = self._connection, None
         self._channel = self._exchange = None
-        if connection is not None and not connection.is_closed:
-            with contextlib.suppress(Exception):  # it is already broken
+        if connection is not None:
+            with contextlib.suppress(Exception):  # it may be broken already
                 await connection.close()
 
     async def _failed(self, exc: BaseException) -> None:

@@ -60,6 +60,20 @@ async def connect(broker: Broker) -> AbstractConnection:
     )
 
 
+def underlay(connection: AbstractConnection) -> Any:
+    """aiormq's connection under aio-pika's: the one that notices a dead socket (aio-pika
+    10.2's plain Connection keeps ``is_closed`` False and ``closed()`` pending)."""
+    transport = connection.transport
+    return None if transport is None else transport.connection
+
+
+def is_open(connection: AbstractConnection | None) -> bool:
+    if connection is None or connection.is_closed:
+        return False
+    inner = underlay(connection)
+    return inner is not None and not inner.is_closed
+
+
 async def declare_exchange(channel: AbstractChannel, name: str) -> AbstractExchange:
     return await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
 
