@@ -28,6 +28,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
+from zipbob_platform import events
 from zipbob_platform.embedded import free_port, start_s3, wait_for_port
 from zipbob_platform.testing import create_sql_database, drop_sql_database
 
@@ -203,7 +204,7 @@ async def bench_relay(args) -> None:
         channel.confirm_delivery()
         events = [
             new_event(
-                "com.zipbob.catalog.image.uploaded",
+                events.IMAGE_UPLOADED,
                 "/catalog",
                 {"product_id": str(uuid.uuid4()), "n": n},
             )

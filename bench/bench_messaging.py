@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from zipbob_platform import events
+
 URL = os.environ.get("ZIPBOB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PREFETCH = 32
 BATCH = 100  # the outbox relay's default batch size
@@ -31,7 +33,7 @@ def _events(n: int) -> list[tuple[dict[str, str], bytes, str | None, str]]:
     out = []
     for i in range(n):
         event = new_event(
-            "com.zipbob.catalog.image.uploaded",
+            events.IMAGE_UPLOADED,
             "/catalog",
             {"product_id": f"p{i % 50}", "image_id": str(uuid.uuid4()), "sequence": i},
         )
@@ -64,7 +66,7 @@ def pika_publish(n: int, exchange: str, queue: str) -> None:
             delivery_mode=pika.DeliveryMode.Persistent,
             message_id=message_id,
         )
-        channel.basic_publish(exchange, "com.zipbob.catalog.image.uploaded", body, properties)
+        channel.basic_publish(exchange, events.IMAGE_UPLOADED, body, properties)
     connection.close()
 
 
@@ -163,13 +165,13 @@ async def run_aio(
         for i in range(0, n, BATCH):
             await asyncio.gather(
                 *(
-                    exchange.publish(_aio_message(*e), "com.zipbob.catalog.image.uploaded")
+                    exchange.publish(_aio_message(*e), events.IMAGE_UPLOADED)
                     for e in events[i : i + BATCH]
                 )
             )
     else:
         for e in events:
-            await exchange.publish(_aio_message(*e), "com.zipbob.catalog.image.uploaded")
+            await exchange.publish(_aio_message(*e), events.IMAGE_UPLOADED)
     published = time.perf_counter()
     await aio_consume(n, connection, exchange, queue)
     consumed = time.perf_counter()

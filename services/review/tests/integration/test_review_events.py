@@ -13,11 +13,12 @@ from review_factories import (
     running_app,
 )
 
+from zipbob_platform import events
 from zipbob_platform.cloudevents import new_event, to_amqp, to_http_binary, to_http_structured
 from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
-DELETED = "com.zipbob.catalog.product.deleted"
+DELETED = events.PRODUCT_DELETED
 
 
 async def _seed(client, product: str, authors: int) -> None:
@@ -95,7 +96,7 @@ async def test_other_event_types_are_ignored(mongo_url, redis_url, catalog, data
         mongo_url=mongo_url, redis_url=redis_url, catalog_url=catalog.url, database=database
     )
     async with running_app(settings) as client:
-        event = new_event("com.zipbob.catalog.image.uploaded", "/catalog", {"product_id": "x"})
+        event = new_event(events.IMAGE_UPLOADED, "/catalog", {"product_id": "x"})
         headers, body = to_http_binary(event)
         response = await client.post("/internal/events", headers=headers, content=body)
         assert response.json()["outcome"] == "ignored"

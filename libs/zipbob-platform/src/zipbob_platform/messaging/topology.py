@@ -9,6 +9,7 @@ dead-letter queue of the queue that rejected it, whatever its original routing k
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,9 +56,16 @@ class QueueSpec:
 
 async def connect(broker: Broker) -> AbstractConnection:
     """A plain (not "robust") connection: callers own reconnecting, with their backoff."""
-    return await aio_pika.connect(
-        broker.url, heartbeat=broker.heartbeat_seconds, timeout=CONNECT_TIMEOUT_SECONDS
-    )
+    url = aio_pika.connection.make_url(broker.url, heartbeat=broker.heartbeat_seconds)
+    connection = aio_pika.Connection(url)
+    try:
+        await connection.connect(timeout=CONNECT_TIMEOUT_SECONDS)
+    except BaseException:
+        # Closed here, or aio-pika's finaliser schedules a close nobody awaits.
+        with contextlib.suppress(Exception):
+            await connection.close()
+        raise
+    return connection
 
 
 def underlay(connection: AbstractConnection) -> Any:
