@@ -202,7 +202,7 @@ async def bench_relay(args) -> None:
     channel.queue_bind(queue, exchange, routing_key="#")
     try:
         channel.confirm_delivery()
-        events = [
+        batch = [
             new_event(
                 events.IMAGE_UPLOADED,
                 "/catalog",
@@ -211,7 +211,7 @@ async def bench_relay(args) -> None:
             for n in range(args.events)
         ]
         started = time.perf_counter()
-        for event in events:
+        for event in batch:
             headers, body, content_type = to_amqp(event)
             channel.basic_publish(
                 exchange,
@@ -231,7 +231,7 @@ async def bench_relay(args) -> None:
                 engine = make_engine(db_url)
                 sessions = make_session_factory(engine)
                 async with sessions() as session, session.begin():
-                    for event in events:
+                    for event in batch:
                         session.add(
                             OutboxEvent(
                                 event_id=event.id,

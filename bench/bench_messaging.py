@@ -157,7 +157,7 @@ async def run_aio(
     n: int, exchange_name: str, queue_name: str, *, pipelined: bool
 ) -> tuple[float, float]:
     connection, _channel, exchange, queue = await _aio_setup(exchange_name, queue_name)
-    events = _events(n)
+    batch = _events(n)
     started = time.perf_counter()
     if pipelined:
         # A relay batch at a time: every publish of the batch in flight, confirms awaited
@@ -166,11 +166,11 @@ async def run_aio(
             await asyncio.gather(
                 *(
                     exchange.publish(_aio_message(*e), events.IMAGE_UPLOADED)
-                    for e in events[i : i + BATCH]
+                    for e in batch[i : i + BATCH]
                 )
             )
     else:
-        for e in events:
+        for e in batch:
             await exchange.publish(_aio_message(*e), events.IMAGE_UPLOADED)
     published = time.perf_counter()
     await aio_consume(n, connection, exchange, queue)

@@ -125,8 +125,8 @@ async def test_duplicates_sequential_and_concurrent_give_one_result_id(client, s
     }
     concurrent = await asyncio.gather(post(client, event), post(client, event), post(client, event))
     assert [r.status_code for r in (first, *concurrent)] == [204] * 4
-    events = results.drain(expect=4, timeout=3)
-    assert {e.id for e in events} == {result_event_id(event.id)}
+    received = results.drain(expect=4, timeout=3)
+    assert {e.id for e in received} == {result_event_id(event.id)}
     after = {
         obj["Key"]: obj["ETag"]
         for obj in s3.list_objects_v2(
