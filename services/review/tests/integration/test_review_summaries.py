@@ -138,6 +138,7 @@ async def test_broker_down_between_a_write_and_its_event(
     }
     assert last.type == events.REVIEW_SUMMARY_CHANGED
     assert last.source == events.REVIEW_SOURCE
+    assert last.traceparent and last.traceparent.startswith("00-")  # the edit's trace
 
 
 def _author(response: Any) -> dict[str, str]:

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -69,8 +69,9 @@ def intents_collection(database: AsyncDatabase) -> AsyncCollection:
 class WriteIntents:
     """Steps 1 and 2's bookkeeping: what the service layer calls around a write."""
 
-    def __init__(self, intents: AsyncCollection) -> None:
+    def __init__(self, intents: AsyncCollection, *, on_end: Callable[[], None] | None = None):
         self.intents = intents
+        self.on_end = on_end  # the relay's wake(): publish now rather than at the next poll
 
     async def begin(self, product_id: str) -> str:
         token = uuid.uuid4().hex
@@ -79,12 +80,18 @@ class WriteIntents:
 
     async def end(self, token: str) -> None:
         await self.intents.delete_one({"_id": token})
+        if self.on_end is not None:
+            self.on_end()
 
 
-def summary_event(product_id: str, version: int, summary: RatingSummary) -> CloudEvent:
+def summary_event(
+    product_id: str, version: int, summary: RatingSummary, *, traceparent: str | None = None
+) -> CloudEvent:
     data = {"product_id": product_id, **summary.model_dump(), "version": version}
     event = new_event(events.REVIEW_SUMMARY_CHANGED, events.REVIEW_SOURCE, data, subject=product_id)
     event.id = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{product_id}:{version}"))
+    if traceparent:  # the trace of the write that made this version
+        event.extensions["traceparent"] = traceparent
     return event
 
 
@@ -104,6 +111,7 @@ class SummaryRelay:
         self.settings = settings
         self.consecutive_failures = 0
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
         self._last_sweep = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -146,7 +154,10 @@ class SummaryRelay:
             product_id, version = str(document["_id"]), int(document["version"])
             counts = await self.repository.rating_counts(product_id)
             summary = RatingSummary.from_counts(counts)
-            pending.append((product_id, version, summary_event(product_id, version, summary)))
+            event = summary_event(
+                product_id, version, summary, traceparent=document.get("traceparent")
+            )
+            pending.append((product_id, version, event))
         delivered, error = await self.publisher.publish_batch([e for _, _, e in pending])
         for product_id, version, _ in pending[:delivered]:
             await self.versions.update_one(
@@ -172,6 +183,7 @@ class SummaryRelay:
         backoff = 0.0
         while not self._stopping.is_set():
             error: Exception | None
+            self._wake.clear()  # a write finishing from here on wakes the wait below
             try:
                 if loop.time() - self._last_sweep >= SWEEP_EVERY_SECONDS:
                     self._last_sweep = loop.time()
@@ -198,11 +210,17 @@ class SummaryRelay:
             pause = backoff * random.uniform(0.8, 1.2) if error is not None else 0.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._stopping.wait(), pause or self.settings.poll_interval_seconds
+                    self._wake.wait(), pause or self.settings.poll_interval_seconds
                 )
+
+    def wake(self) -> None:
+        """A write finished: publish now (never cutting a backoff short)."""
+        if not self.consecutive_failures:
+            self._wake.set()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
 
 
 def start_summary_relay(
@@ -213,7 +231,6 @@ def start_summary_relay(
     if not summaries.enabled:
         return None
     intents = intents_collection(database)
-    deps.intents = WriteIntents(intents)
     if summaries.transport == "http":
         from zipbob_platform.messaging.http_sink import HttpSinkPublisher, Subscription
 
@@ -233,5 +250,6 @@ def start_summary_relay(
     relay = SummaryRelay(
         repository=deps.repository, intents=intents, publisher=publisher, settings=summaries
     )
+    deps.intents = WriteIntents(intents, on_end=relay.wake)
     relay.start()
     return relay

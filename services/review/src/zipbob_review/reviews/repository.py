@@ -8,6 +8,8 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from zipbob_platform.tracing import current_traceparent
+
 from ..storage import ReviewCollections
 from .models import SORT_FIELDS, ReviewDocument, sort_keys
 
@@ -95,7 +97,10 @@ class ReviewRepository:
         try:
             document = await self.versions.find_one_and_update(
                 {"_id": product_id},
-                {"$inc": {"version": 1}, "$set": {"unpublished": True}},
+                {
+                    "$inc": {"version": 1},
+                    "$set": {"unpublished": True, "traceparent": current_traceparent()},
+                },
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
@@ -103,7 +108,10 @@ class ReviewRepository:
             # Two first writes raced on the upsert; the document exists now.
             document = await self.versions.find_one_and_update(
                 {"_id": product_id},
-                {"$inc": {"version": 1}, "$set": {"unpublished": True}},
+                {
+                    "$inc": {"version": 1},
+                    "$set": {"unpublished": True, "traceparent": current_traceparent()},
+                },
                 return_document=ReturnDocument.AFTER,
             )
         return int(document["version"])
