@@ -134,7 +134,7 @@ def start_redis(port: int | None = None, *, log_dir: Path | None = None) -> Embe
     port = port or free_port()
     server = _spawn(
         "redis",
-        [sys.executable, "-m", "zipbob_platform.embedded", "redis", "--port", str(port)],
+        [sys.executable, "-m", "zipbob_devkit.embedded", "redis", "--port", str(port)],
         port,
         log_dir,
     )
