@@ -1,22 +1,37 @@
-"""Wire the platform into a Starlette or FastAPI app in one call."""
+"""Wire the platform into a Starlette or FastAPI app in one call.
+
+``create_service_app`` is the one service shape: a service's ``bootstrap(settings)`` is an
+async context manager that builds its container of dependencies (pools, clients, workers)
+and closes it; the app runs it as its lifespan, puts the container on
+``app.state.container`` and asks ``readiness(container)`` for the named checks that
+``/healthz/ready`` runs (until then it answers 503 "starting").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from .health import ReadinessCheck, live, readiness_endpoint
+from .health import NotReady, ReadinessCheck, live, readiness_endpoint
 from .logging import configure_logging
 from .metrics import HttpMetricsMiddleware, render_metrics
 from .middleware import RequestContextMiddleware
 from .problems import install_problem_handlers
-from .settings import ServiceSettings
+from .settings import ServiceSettings, describe_secrets
 from .tracing import setup_tracing
+
+S = TypeVar("S", bound=ServiceSettings)
+C = TypeVar("C")
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+log = logging.getLogger("zipbob.platform")
 
 
 async def _metrics(_: Request) -> Response:
@@ -58,3 +73,62 @@ def wrap_plain_asgi(app: ASGIApp, settings: ServiceSettings) -> ASGIApp:
         HttpMetricsMiddleware(app, service=settings.service),
         access_log_enabled=settings.logging.access_log,
     )
+
+
+async def _starting() -> None:
+    raise NotReady("starting")
+
+
+def create_service_app(
+    settings: S,
+    *,
+    bootstrap: Callable[[S], AbstractAsyncContextManager[C]],
+    readiness: Callable[[C], Mapping[str, ReadinessCheck]],
+    routers: Sequence[Any] = (),
+    routes: Sequence[Any] = (),
+    exception_handlers: Mapping[type[Exception], ExceptionHandler] | None = None,
+    jwks_source: Any = None,
+    verify_tokens: bool = False,
+    title: str | None = None,
+) -> Any:
+    """A FastAPI app when ``routers`` are given, else a plain Starlette one (``routes``),
+    with the platform installed and ``bootstrap`` as its lifespan. ``verify_tokens`` puts
+    a ``JwksVerifier`` on ``app.state`` for ``zipbob_platform.auth.require_principal``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        log.info(describe_secrets(settings))
+        checks: dict[str, ReadinessCheck] = app.state.readiness
+        async with bootstrap(settings) as container:
+            app.state.container = container
+            checks.clear()
+            checks.update(readiness(container))
+            try:
+                yield
+            finally:
+                checks.clear()
+                checks["startup"] = _starting
+
+    app: Any
+    if routers:
+        from fastapi import FastAPI
+
+        app = FastAPI(title=title or f"ZipBob {settings.service}", lifespan=lifespan)
+        for route in routes:
+            app.router.routes.append(route)
+        for router in routers:
+            app.include_router(router)
+    else:
+        from starlette.applications import Starlette
+
+        app = Starlette(routes=list(routes), lifespan=lifespan)
+    install_platform(app, settings, readiness={"startup": _starting})
+    for error, handler in (exception_handlers or {}).items():
+        app.add_exception_handler(error, handler)
+    if verify_tokens:
+        from .auth import JwksVerifier, http_jwks_source
+
+        app.state.jwks_verifier = JwksVerifier(
+            settings.auth, jwks_source or http_jwks_source(settings.auth.jwks_url)
+        )
+    return app
