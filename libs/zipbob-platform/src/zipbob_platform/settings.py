@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -233,25 +234,29 @@ def _secret_paths(settings: BaseModel, path: str = "") -> list[str]:
     return paths
 
 
-def _unused_reason(settings: ServiceSettings, path: str) -> str | None:
+def _unused_reason(settings: ServiceSettings, path: str, require: Sequence[str] = ()) -> str | None:
     for section, reason in settings.unused_sections().items():
+        if section in require:
+            continue
         if path == section or path.startswith(section + "."):
             return reason
     return None
 
 
-def required_secrets(settings: ServiceSettings) -> list[str]:
-    """Dotted paths of the secrets this configuration needs (the features it turns on)."""
-    return [p for p in _secret_paths(settings) if _unused_reason(settings, p) is None]
+def required_secrets(settings: ServiceSettings, *, require: Sequence[str] = ()) -> list[str]:
+    """Dotted paths of the secrets this configuration needs (the features it turns on);
+    ``require`` names sections needed whatever the configuration says (an entry point
+    that always uses them, like the dispatcher and RabbitMQ)."""
+    return [p for p in _secret_paths(settings) if _unused_reason(settings, p, require) is None]
 
 
-def describe_secrets(settings: ServiceSettings) -> str:
+def describe_secrets(settings: ServiceSettings, *, require: Sequence[str] = ()) -> str:
     """One line for the start-up log: which secrets are required, which are not and why."""
-    required = required_secrets(settings)
+    required = required_secrets(settings, require=require)
     unused = [
         f"{path} ({reason})"
         for path in _secret_paths(settings)
-        if (reason := _unused_reason(settings, path)) is not None
+        if (reason := _unused_reason(settings, path, require)) is not None
     ]
     line = f"secrets required: {', '.join(required) or 'none'}"
     if unused:
@@ -259,9 +264,9 @@ def describe_secrets(settings: ServiceSettings) -> str:
     return line
 
 
-def _secret_problems(settings: ServiceSettings) -> list[str]:
+def _secret_problems(settings: ServiceSettings, require: Sequence[str]) -> list[str]:
     problems = []
-    for where in required_secrets(settings):
+    for where in required_secrets(settings, require=require):
         value: Any = settings
         for part in where.split("."):
             value = getattr(value, part)
@@ -279,8 +284,10 @@ def load_settings(
     *,
     profile: str | None = None,
     env: dict[str, str] | None = None,
+    require: Sequence[str] = (),
 ) -> S:
-    """Load, validate and return the settings of ``service``; raise ConfigError when invalid."""
+    """Load, validate and return the settings of ``service``; raise ConfigError when invalid
+    (in ``dev``/``prod``, also when a secret of a section in use is missing)."""
     raw = load_raw_config(service, profile=profile, env=env, model=model)
     if raw["profile"] not in PROFILES:
         raise ConfigError(service, [f"profile {raw['profile']!r} is not one of {PROFILES}"])
@@ -293,7 +300,7 @@ def load_settings(
         ]
         raise ConfigError(service, problems) from None
     if not settings.relaxed:
-        problems = _secret_problems(settings)
+        problems = _secret_problems(settings, require)
         if problems:
             raise ConfigError(service, problems)
     return settings
