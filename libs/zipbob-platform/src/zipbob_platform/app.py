@@ -25,7 +25,7 @@ from .logging import configure_logging
 from .metrics import HttpMetricsMiddleware, render_metrics
 from .middleware import RequestContextMiddleware
 from .problems import install_problem_handlers
-from .settings import ServiceSettings, describe_secrets
+from .settings import ConfigError, ServiceSettings, describe_secrets
 from .tracing import setup_tracing
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -43,14 +43,17 @@ def install_platform(
     settings: ServiceSettings,
     *,
     readiness: Mapping[str, ReadinessCheck] | None = None,
+    middleware: bool = True,
 ) -> dict[str, ReadinessCheck]:
     """Logging, tracing, problem+json, health, metrics and request context for ``app``.
 
     Returns the readiness-check mapping; services may add checks to it later (for example
-    once their lifespan has opened a connection pool).
+    once their lifespan has opened a connection pool). ``middleware=False`` leaves logging,
+    tracing and the request middleware to ``wrap_plain_asgi`` around an outer ASGI app.
     """
-    configure_logging(settings.service, settings.logging.level)
-    setup_tracing(settings.service, sample_ratio=settings.tracing.sample_ratio)
+    if middleware:
+        configure_logging(settings.service, settings.logging.level)
+        setup_tracing(settings.service, sample_ratio=settings.tracing.sample_ratio)
     checks: dict[str, ReadinessCheck] = dict(readiness or {})
     install_problem_handlers(app)
     app.router.add_route("/healthz/live", live, methods=["GET"], include_in_schema=False)
@@ -58,8 +61,9 @@ def install_platform(
         "/healthz/ready", readiness_endpoint(checks), methods=["GET"], include_in_schema=False
     )
     app.router.add_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
-    app.add_middleware(HttpMetricsMiddleware, service=settings.service)
-    app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.logging.access_log)
+    if middleware:
+        app.add_middleware(HttpMetricsMiddleware, service=settings.service)
+        app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.logging.access_log)
     app.state.settings = settings
     app.state.readiness = checks
     return checks
@@ -89,18 +93,33 @@ def create_service_app(
     exception_handlers: Mapping[type[Exception], ExceptionHandler] | None = None,
     jwks_source: Any = None,
     verify_tokens: bool = False,
+    verifier: Callable[[C], Any] | None = None,
     title: str | None = None,
+    docs: bool = True,
+    middleware: bool = True,
 ) -> Any:
     """A FastAPI app when ``routers`` are given, else a plain Starlette one (``routes``),
-    with the platform installed and ``bootstrap`` as its lifespan. ``verify_tokens`` puts
-    a ``JwksVerifier`` on ``app.state`` for ``zipbob_platform.auth.require_principal``."""
+    with the platform installed and ``bootstrap`` as its lifespan.
+
+    Tokens: ``verify_tokens`` puts a ``JwksVerifier`` (over ``jwks_source``, default the
+    gateway's JWKS URL) on ``app.state`` for ``zipbob_platform.auth.require_principal``;
+    ``verifier`` instead takes the one the container built (the gateway's own keys).
+    ``middleware=False``: see ``install_platform``.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         log.info(describe_secrets(settings))
         checks: dict[str, ReadinessCheck] = app.state.readiness
-        async with bootstrap(settings) as container:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                container = await stack.enter_async_context(bootstrap(settings))
+            except ConfigError as exc:  # found while building (a malformed key): say so
+                log.error("%s", exc.code)
+                raise
             app.state.container = container
+            if verifier is not None:
+                app.state.jwks_verifier = verifier(container)
             checks.clear()
             checks.update(readiness(container))
             try:
@@ -113,7 +132,10 @@ def create_service_app(
     if routers:
         from fastapi import FastAPI
 
-        app = FastAPI(title=title or f"ZipBob {settings.service}", lifespan=lifespan)
+        no_docs: dict[str, Any] = (
+            {} if docs else dict(docs_url=None, redoc_url=None, openapi_url=None)
+        )
+        app = FastAPI(title=title or f"ZipBob {settings.service}", lifespan=lifespan, **no_docs)
         for route in routes:
             app.router.routes.append(route)
         for router in routers:
@@ -122,7 +144,7 @@ def create_service_app(
         from starlette.applications import Starlette
 
         app = Starlette(routes=list(routes), lifespan=lifespan)
-    install_platform(app, settings, readiness={"startup": _starting})
+    install_platform(app, settings, readiness={"startup": _starting}, middleware=middleware)
     for error, handler in (exception_handlers or {}).items():
         app.add_exception_handler(error, handler)
     if verify_tokens:

@@ -17,7 +17,7 @@ WARNING_INTERVAL_SECONDS = 30.0
 
 def create_redis(settings: RedisSettings) -> redis.Redis:
     return redis.Redis.from_url(
-        settings.url,
+        settings.url.get_secret_value(),
         socket_timeout=settings.timeout_seconds,
         socket_connect_timeout=settings.timeout_seconds,
         health_check_interval=30,
