@@ -1,6 +1,7 @@
 from zipbob_platform.server import serve
 
-from .main import create_app, load_review_settings
+from .main import create_app
+from .settings import load_review_settings
 
 
 def main() -> None:

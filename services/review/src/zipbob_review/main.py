@@ -10,13 +10,12 @@ from starlette.responses import Response
 from zipbob_platform.app import create_service_app
 from zipbob_platform.auth import JwksSource
 from zipbob_platform.problems import PROBLEM_BASE, problem_response
-from zipbob_platform.settings import load_settings
 
 from .bootstrap import bootstrap, readiness
 from .events.views import router as events_router
 from .reviews.repository import StorageNotReady
 from .reviews.views import router as reviews_router
-from .settings import ReviewSettings
+from .settings import ReviewSettings, load_review_settings
 
 MONGO_RETRY_AFTER_SECONDS = "2"
 
@@ -30,10 +29,6 @@ async def _mongo_unavailable(request: Request, exc: Exception) -> Response:
         instance=request.url.path,
         headers={"Retry-After": MONGO_RETRY_AFTER_SECONDS},
     )
-
-
-def load_review_settings() -> ReviewSettings:
-    return load_settings("review", ReviewSettings)
 
 
 def create_app(

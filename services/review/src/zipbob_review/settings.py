@@ -6,7 +6,7 @@ from pydantic import Field, SecretStr
 
 from zipbob_platform import sections
 from zipbob_platform.sections import RabbitSettings, Section
-from zipbob_platform.settings import ServiceSettings
+from zipbob_platform.settings import ServiceSettings, load_settings
 
 __all__ = [
     "CacheSettings",
@@ -19,6 +19,7 @@ __all__ = [
     "RedisSettings",
     "ReviewSection",
     "ReviewSettings",
+    "load_review_settings",
 ]
 
 
@@ -101,3 +102,7 @@ class ReviewSettings(ServiceSettings):
         if not self.review.cache.enabled:
             unused["redis"] = "review.cache.enabled is off"
         return unused
+
+
+def load_review_settings() -> ReviewSettings:
+    return load_settings("review", ReviewSettings)
