@@ -10,9 +10,10 @@ from typing import Any
 import pika
 import pytest
 
+from zipbob_devkit.faults import TcpProxy
+from zipbob_devkit.testing import unique_name
 from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, InvalidEvent, from_amqp, new_event
-from zipbob_platform.faults import TcpProxy
 from zipbob_platform.messaging import (
     Broker,
     ConfirmedPublisher,
@@ -23,7 +24,6 @@ from zipbob_platform.messaging import (
     connect,
     declare_queue,
 )
-from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
-from zipbob_platform import events
-from zipbob_platform.settings import Section, ServiceSettings, load_settings
+from zipbob_platform.events import IMAGE_UPLOADED, PRODUCT_DELETED
+from zipbob_platform.sections import RabbitSettings, Section
+from zipbob_platform.settings import ServiceSettings, load_settings
 
-
-class RabbitSettings(Section):
-    url: SecretStr = SecretStr("")
-    exchange: str = "zipbob.events"
-    dead_letter_exchange: str = "zipbob.dlx"
-    heartbeat_seconds: int = Field(30, ge=0)
+__all__ = [
+    "DeliverySettings",
+    "DispatcherSettings",
+    "QueueSettings",
+    "RabbitSettings",
+    "load_dispatcher_settings",
+]
 
 
 class QueueSettings(Section):
@@ -25,8 +27,8 @@ class QueueSettings(Section):
 class DeliverySettings(Section):
     queues: list[QueueSettings] = Field(
         default_factory=lambda: [
-            QueueSettings(name="resizer.image-uploaded", routing_key=events.IMAGE_UPLOADED),
-            QueueSettings(name="resizer.product-deleted", routing_key=events.PRODUCT_DELETED),
+            QueueSettings(name="resizer.image-uploaded", routing_key=IMAGE_UPLOADED),
+            QueueSettings(name="resizer.product-deleted", routing_key=PRODUCT_DELETED),
         ],
         min_length=1,
     )
@@ -47,4 +49,5 @@ class DispatcherSettings(ServiceSettings):
 
 
 def load_dispatcher_settings(profile: str | None = None) -> DispatcherSettings:
-    return load_settings("dispatcher", DispatcherSettings, profile=profile)
+    # It always consumes from RabbitMQ: its URL is required in dev/prod.
+    return load_settings("dispatcher", DispatcherSettings, profile=profile, require=("rabbitmq",))

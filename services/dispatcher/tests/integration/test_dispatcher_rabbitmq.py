@@ -12,12 +12,12 @@ import pika
 import pytest
 from aiohttp import web
 
+from zipbob_devkit.embedded import free_port
+from zipbob_devkit.testing import unique_name
 from zipbob_dispatcher.consumer import Dispatcher
 from zipbob_dispatcher.settings import DeliverySettings, RabbitSettings
 from zipbob_platform import events
 from zipbob_platform.cloudevents import from_http, new_event, to_amqp
-from zipbob_platform.embedded import free_port
-from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
 

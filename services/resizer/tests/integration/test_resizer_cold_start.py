@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from resizer_factories import jpeg_bytes, photo_like
 
+from zipbob_devkit.embedded import free_port
 from zipbob_platform.cloudevents import to_http_binary
-from zipbob_platform.embedded import free_port
 
 from .conftest import upload, uploaded_event
 

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
-from zipbob_platform import events
-from zipbob_platform.settings import Section, ServiceSettings
+from zipbob_platform import events, sections
+from zipbob_platform.sections import RabbitSettings, Section
+from zipbob_platform.settings import ServiceSettings, load_settings
+
+__all__ = [
+    "CacheSettings",
+    "CatalogSettings",
+    "EventSettings",
+    "MongoSettings",
+    "PaginationSettings",
+    "RabbitConsumerSettings",
+    "RabbitSettings",
+    "RedisSettings",
+    "ReviewSection",
+    "ReviewSettings",
+    "load_review_settings",
+]
 
 
 class MongoSettings(Section):
@@ -20,16 +35,11 @@ class MongoSettings(Section):
     max_pool_size: int = Field(50, ge=1)
 
 
-class RedisSettings(Section):
-    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
-    socket_timeout_seconds: float = Field(0.25, gt=0)
+class RedisSettings(sections.RedisSettings):
+    # Short on purpose: a Redis outage must cost a quick fallback to MongoDB.
+    timeout_seconds: float = Field(0.25, gt=0)
     # After a Redis error, skip the cache for this long instead of paying a timeout per request.
     retry_after_failure_seconds: float = Field(1.0, ge=0)
-
-
-class RabbitMqSettings(Section):
-    url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F")
-    heartbeat_seconds: int = Field(30, ge=0)
 
 
 class CatalogSettings(Section):
@@ -70,7 +80,8 @@ class RabbitConsumerSettings(Section):
 
 
 class SummarySubscription(Section):
-    """A sink of the local profile's HTTP fan-out, like a Knative Trigger."""
+    """A sink of the HTTP transport: the catalog like a Knative Trigger (local), or the
+    Broker (Kubernetes, K_SINK from a SinkBinding)."""
 
     url: str
     types: list[str] = []
@@ -89,6 +100,18 @@ class SummarySettings(Section):
     # An intent older than this is a write whose process died before its bookkeeping.
     stale_write_seconds: float = Field(30.0, gt=0)
 
+    @model_validator(mode="after")
+    def _sinks_when_over_http(self) -> SummarySettings:
+        over_http = self.enabled and self.transport == "http"
+        if over_http and not (
+            self.http_subscriptions and all(s.url for s in self.http_subscriptions)
+        ):
+            raise ValueError(
+                "the http transport needs a sink URL for every subscription "
+                "(in Kubernetes K_SINK, from the review-events SinkBinding)"
+            )
+        return self
+
 
 class EventSettings(Section):
     http_enabled: bool = True
@@ -105,6 +128,20 @@ class ReviewSection(Section):
 class ReviewSettings(ServiceSettings):
     mongo: MongoSettings = MongoSettings()
     redis: RedisSettings = RedisSettings()
-    rabbitmq: RabbitMqSettings = RabbitMqSettings()
+    rabbitmq: RabbitSettings = RabbitSettings()
     catalog: CatalogSettings = CatalogSettings()
     review: ReviewSection = ReviewSection()
+
+    def unused_sections(self) -> dict[str, str]:
+        unused = {}
+        summaries = self.review.events.summaries
+        publishes = summaries.enabled and summaries.transport == "rabbitmq"
+        if not self.review.events.rabbitmq.enabled and not publishes:
+            unused["rabbitmq"] = "review.events.rabbitmq.enabled is off"
+        if not self.review.cache.enabled:
+            unused["redis"] = "review.cache.enabled is off"
+        return unused
+
+
+def load_review_settings() -> ReviewSettings:
+    return load_settings("review", ReviewSettings)

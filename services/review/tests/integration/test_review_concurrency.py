@@ -14,8 +14,8 @@ from review_factories import (
     running_app,
 )
 
+from zipbob_devkit.testing import unique_name
 from zipbob_platform import events
-from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ import pytest
 from aiohttp import web
 from review_factories import auth, review_body, review_settings, running_app
 
+from zipbob_devkit.embedded import free_port
+from zipbob_devkit.faults import TcpProxy
+from zipbob_devkit.testing import unique_name
 from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, from_amqp, from_http
-from zipbob_platform.embedded import free_port
-from zipbob_platform.faults import TcpProxy
-from zipbob_platform.testing import unique_name
 from zipbob_review.events.summaries import SummaryRelay, intents_collection
 from zipbob_review.reviews.models import ReviewDocument, new_review_id, utc_now
 from zipbob_review.settings import SummarySettings
@@ -99,7 +99,7 @@ async def test_broker_down_between_a_write_and_its_event(
 
     try:
         async with running_app(settings) as client:
-            relay = client.app.state.summary_relay
+            relay = client.app.state.container.summaries
             first = await client.post(
                 f"/api/products/{product}/reviews", json=review_body(5), headers=auth()
             )
@@ -122,7 +122,7 @@ async def test_broker_down_between_a_write_and_its_event(
             )
             assert edited.status_code == 200, edited.text
             await poll(lambda: arrived(lambda e: e.data["histogram"]["3"] == 1))
-            version = await client.app.state.review_deps.repository.version(product)
+            version = await client.app.state.container.deps.repository.version(product)
     finally:
         proxy.stop()
         await asyncio.to_thread(tap.delete)
@@ -173,7 +173,7 @@ async def test_a_write_interrupted_before_its_bookkeeping_still_gets_its_event(
     )
     product = catalog.add_product()
     async with running_app(settings) as client:
-        repository = client.app.state.review_deps.repository
+        repository = client.app.state.container.deps.repository
         intents = intents_collection(repository.versions.database)
         relay = SummaryRelay(
             repository=repository,
