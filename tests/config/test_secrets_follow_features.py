@@ -43,10 +43,6 @@ SECRET_VALUES = {
 }
 
 
-# Not secrets: what Kubernetes injects (K_SINK: the Broker, from review's SinkBinding).
-CLUSTER_ENV = {"K_SINK": "http://zipbob-broker-ingress.zipbob.svc.cluster.local"}
-
-
 def secret_key(path: str) -> str:
     """The Kubernetes Secret key of a setting: database.url -> database-url."""
     return path.replace(".", "-").replace("_", "-")
@@ -73,7 +69,7 @@ def prod(service: str, model: type[ServiceSettings], **env: str) -> ServiceSetti
         service,
         model,
         profile="prod",
-        env={"ZIPBOB_CONFIG_DIR": str(CONFIG), **CLUSTER_ENV, **SECRET_VALUES, **env},
+        env={"ZIPBOB_CONFIG_DIR": str(CONFIG), **SECRET_VALUES, **env},
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 
 from zipbob_platform import events, sections
 from zipbob_platform.sections import RabbitSettings, Section
@@ -99,18 +99,6 @@ class SummarySettings(Section):
     max_backoff_seconds: float = Field(30.0, gt=0)
     # An intent older than this is a write whose process died before its bookkeeping.
     stale_write_seconds: float = Field(30.0, gt=0)
-
-    @model_validator(mode="after")
-    def _sinks_when_over_http(self) -> SummarySettings:
-        over_http = self.enabled and self.transport == "http"
-        if over_http and not (
-            self.http_subscriptions and all(s.url for s in self.http_subscriptions)
-        ):
-            raise ValueError(
-                "the http transport needs a sink URL for every subscription "
-                "(in Kubernetes K_SINK, from the review-events SinkBinding)"
-            )
-        return self
 
 
 class EventSettings(Section):

@@ -17,7 +17,8 @@ from zipbob_devkit.faults import TcpProxy
 from zipbob_devkit.testing import unique_name
 from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, from_amqp, from_http
-from zipbob_review.events.summaries import SummaryRelay, intents_collection
+from zipbob_platform.settings import ConfigError
+from zipbob_review.events.summaries import SummaryRelay, intents_collection, start_summary_relay
 from zipbob_review.reviews.models import ReviewDocument, new_review_id, utc_now
 from zipbob_review.settings import SummarySettings
 
@@ -260,3 +261,16 @@ async def test_every_change_is_a_newer_version_over_the_local_http_fan_out(
         "histogram": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0},
         "version": versions[-1],
     }
+
+
+def test_the_http_transport_without_a_sink_refuses_to_start(mongo_url, redis_url, database):
+    """Kubernetes without the SinkBinding: K_SINK is empty, and the service says so."""
+    settings = review_settings(
+        mongo_url=mongo_url,
+        redis_url=redis_url,
+        catalog_url="http://127.0.0.1:1",
+        database=database,
+        events={"summaries": _summary_settings(transport="http", http_subscriptions=[{"url": ""}])},
+    )
+    with pytest.raises(ConfigError, match="K_SINK"):
+        start_summary_relay(settings, database=None, deps=None)  # type: ignore[arg-type]

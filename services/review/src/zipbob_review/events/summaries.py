@@ -39,6 +39,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, new_event
+from zipbob_platform.settings import ConfigError
 
 from ..reviews.models import utc_now
 from ..reviews.repository import ReviewRepository
@@ -230,6 +231,16 @@ def start_summary_relay(
     summaries = settings.review.events.summaries
     if not summaries.enabled:
         return None
+    if summaries.transport == "http" and not (
+        summaries.http_subscriptions and all(s.url for s in summaries.http_subscriptions)
+    ):
+        raise ConfigError(
+            "review",
+            [
+                "review.events.summaries: the http transport needs a sink URL for every "
+                "subscription (in Kubernetes K_SINK, from the review-events SinkBinding)"
+            ],
+        )
     intents = intents_collection(database)
     if summaries.transport == "http":
         from zipbob_platform.messaging.http_sink import HttpSinkPublisher, Subscription
