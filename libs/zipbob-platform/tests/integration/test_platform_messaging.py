@@ -24,6 +24,7 @@ from zipbob_platform.messaging import (
     connect,
     declare_queue,
 )
+from zipbob_platform.messaging.topology import QueueMismatch
 
 pytestmark = pytest.mark.integration
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -285,3 +286,20 @@ async def test_consumer_reconnects_after_a_cut_connection(broker) -> None:
         await consumer.stop()
         proxy.stop()
     assert seen == [event.id]
+
+
+async def test_a_queue_declared_with_other_arguments_is_named_with_the_fix(broker) -> None:
+    """A queue from before the convention (review's had no dead-letter routing key)."""
+    name = unique_name("test.messaging.old")
+    _DECLARED.append(name)
+
+    def old_style(channel: Any) -> None:
+        channel.queue_declare(
+            name, durable=True, arguments={"x-dead-letter-exchange": broker.dead_letter_exchange}
+        )
+
+    await asyncio.to_thread(_pika, broker.url, old_style)
+    connection = await connect(broker)
+    async with connection:
+        with pytest.raises(QueueMismatch, match=f"rabbitmqctl delete_queue {name}"):
+            await declare_queue(await connection.channel(), broker, QueueSpec(name))

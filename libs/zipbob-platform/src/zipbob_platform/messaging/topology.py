@@ -16,6 +16,8 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
+from aiormq.exceptions import ChannelPreconditionFailed
+from pamqp.common import FieldTable
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -40,6 +42,10 @@ class Broker:
             dead_letter_exchange=getattr(settings, "dead_letter_exchange", None) or "zipbob.dlx",
             heartbeat_seconds=getattr(settings, "heartbeat_seconds", 30),
         )
+
+
+class QueueMismatch(Exception):
+    """A queue of that name exists with other arguments: RabbitMQ refuses to redeclare it."""
 
 
 @dataclass(frozen=True)
@@ -92,14 +98,18 @@ async def declare_queue(channel: AbstractChannel, broker: Broker, spec: QueueSpe
     dead_letters = await declare_exchange(channel, broker.dead_letter_exchange)
     dlq = await channel.declare_queue(spec.dead_letter_queue, durable=True)
     await dlq.bind(dead_letters, routing_key=spec.name)
-    queue = await channel.declare_queue(
-        spec.name,
-        durable=True,
-        arguments={
-            "x-dead-letter-exchange": broker.dead_letter_exchange,
-            "x-dead-letter-routing-key": spec.name,
-        },
-    )
+    arguments: FieldTable = {
+        "x-dead-letter-exchange": broker.dead_letter_exchange,
+        "x-dead-letter-routing-key": spec.name,
+    }
+    try:
+        queue = await channel.declare_queue(spec.name, durable=True, arguments=arguments)
+    except ChannelPreconditionFailed as exc:
+        raise QueueMismatch(
+            f"queue {spec.name!r} exists with other arguments than {arguments} (declared "
+            f"before this convention?); once its consumers are updated, delete it: "
+            f"rabbitmqctl delete_queue {spec.name}"
+        ) from exc
     for routing_key in spec.routing_keys:
         await queue.bind(events, routing_key=routing_key)
     return queue
