@@ -25,6 +25,7 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self.port = free_port()
         self.mode = "open"  # open | cut | blackhole
+        self.accepted = 0  # client connections taken so far (tests poll it: "is it in?")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -82,6 +83,7 @@ class TcpProxy:
         self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter
     ) -> None:
         self._writers.add(client)
+        self.accepted += 1
         if self.mode == "blackhole":
             return  # held open until cut/restore/stop aborts it
         try:

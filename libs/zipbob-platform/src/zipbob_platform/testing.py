@@ -10,6 +10,7 @@ Fixtures:
 - ``mongo_url``: nx-27017 in memory, or ``ZIPBOB_TEST_MONGO_URL``
 - ``redis_url``, ``rabbitmq_url``: the real servers (never flush them: use unique prefixes)
 - ``sql_url``: parametrized over sqlite, postgresql, mariadb; a fresh database per module
+- ``clock``: a ``FakeClock`` (monotonic seconds that move only when a test says so)
 """
 
 from __future__ import annotations
@@ -33,6 +34,25 @@ MARIADB_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("ZIPBOB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("ZIPBOB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+class FakeClock:
+    """Monotonic seconds that move only by ``advance()``: inject it where code takes a clock
+    (``CircuitBreaker(clock=...)``) so a test never sleeps or asserts on wall time."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 def unique_name(prefix: str) -> str:
