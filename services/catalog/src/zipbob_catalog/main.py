@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
@@ -33,17 +32,6 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     return problem_response(
         503,
         "the catalog database is unavailable; retry shortly",
-        instance=request.url.path,
-        headers={"Retry-After": "5"},
-    )
-
-
-async def _object_store_unavailable(request: Request, exc: Exception) -> Response:
-    # Photos are written before any row (write order), so a refusal here stores nothing.
-    log.warning("object store error on %s: %s", request.url.path, type(exc).__name__)
-    return problem_response(
-        503,
-        "the photo store is unavailable; nothing was saved, retry shortly",
         instance=request.url.path,
         headers={"Retry-After": "5"},
     )
@@ -77,7 +65,9 @@ def create_app(
         readiness={"database": lambda: ping(runtime.engine), "object_store": runtime.store.check},
     )
     app.add_exception_handler(DBAPIError, _database_unavailable)
-    app.add_exception_handler(BotoCoreError, _object_store_unavailable)
+    # Object store failures are domain errors (zipbob_platform.objectstore): the platform
+    # answers StorageUnavailable with 503 + Retry-After; photos are written before any row,
+    # so such a refusal stores nothing.
     app.state.catalog = runtime
     app.state.workers = workers
     app.state.jwks_verifier = JwksVerifier(

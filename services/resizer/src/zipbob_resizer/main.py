@@ -12,12 +12,12 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from zipbob_platform.app import install_platform
+from zipbob_platform.objectstore import ObjectStore
 from zipbob_resizer.cleanup import ProductCleaner
 from zipbob_resizer.imaging.variants import ImageLimits, RenderOptions, VariantSpec
 from zipbob_resizer.results import ResultSender
 from zipbob_resizer.service import ImageResizer
 from zipbob_resizer.settings import ResizerSettings, load_resizer_settings
-from zipbob_resizer.storage import ObjectStore
 from zipbob_resizer.views import receive_event
 
 log = logging.getLogger("zipbob_resizer")
@@ -79,7 +79,7 @@ def create_app(settings: ResizerSettings | None = None) -> Starlette:
         await sender.close()
 
     async def s3_ready() -> None:
-        await asyncio.to_thread(store.ping)
+        await asyncio.to_thread(store.ping, bucket=settings.s3.resized_bucket)
 
     app = Starlette(routes=[Route("/", receive_event, methods=["POST"])], lifespan=lifespan)
     install_platform(app, settings, readiness={"s3": s3_ready})
