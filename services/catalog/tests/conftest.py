@@ -185,61 +185,6 @@ def images() -> ImageFactory:
     return ImageFactory()
 
 
-class TcpProxy:
-    """A real socket proxy in front of RabbitMQ that a test can sever and restore."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = 0
-        self.refusing = False
-        self._server: asyncio.base_events.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-
-    async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        if self.refusing:
-            client_w.close()
-            return
-        try:
-            upstream_r, upstream_w = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            client_w.close()
-            return
-        self._writers |= {client_w, upstream_w}
-        await asyncio.gather(self._pipe(client_r, upstream_w), self._pipe(upstream_r, client_w))
-        self._writers -= {client_w, upstream_w}
-
-    def sever(self) -> None:
-        """Cut every open connection and refuse new ones until restore()."""
-        self.refusing = True
-        for writer in list(self._writers):
-            transport = writer.transport
-            transport.abort()
-        self._writers.clear()
-
-    def restore(self) -> None:
-        self.refusing = False
-
-    async def close(self) -> None:
-        self.sever()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-
 @dataclass
 class RabbitNames:
     """Per-run exchange and queue names, deleted afterwards (never anyone else's)."""
@@ -305,6 +250,4 @@ def catalog_kit() -> Any:
     """Helpers for tests that start their own catalog (test modules cannot import conftest)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(
-        TcpProxy=TcpProxy, settings=catalog_settings, start=start_catalog, stop=stop_catalog
-    )
+    return SimpleNamespace(settings=catalog_settings, start=start_catalog, stop=stop_catalog)
