@@ -1,4 +1,5 @@
-"""Catalog test fixtures: a token signer with its JWKS, settings, and a live catalog server.
+"""Catalog test fixtures: settings and a live catalog server (the token signer, ``signer``,
+comes from the platform plugin, zipbob_platform.testing).
 
 Real servers only: the SQL backends, moto's S3 server and RabbitMQ come from the
 platform plugin's fixtures; the catalog runs in uvicorn on a loopback port.
@@ -7,54 +8,19 @@ platform plugin's fixtures; the catalog runs in uvicorn on a loopback port.
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 import uvicorn
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from zipbob_catalog.main import create_app
 from zipbob_catalog.settings import CatalogSettings
 from zipbob_platform.auth import static_jwks_source
 from zipbob_platform.embedded import free_port
-
-
-class TokenSigner:
-    """Signs ES256 access tokens the way the gateway does (tests only)."""
-
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.kid = uuid.uuid4().hex[:12]
-        public = jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
-        self.jwks = {"keys": [{**public, "kid": self.kid, "alg": "ES256", "use": "sig"}]}
-
-    def token(self, user_id: str, role: str = "seller", **claims: Any) -> str:
-        now = int(time.time())
-        payload = {
-            "sub": user_id,
-            "role": role,
-            "iss": "zipbob-gateway",
-            "aud": "zipbob",
-            "iat": now,
-            "exp": now + 600,
-            "jti": uuid.uuid4().hex,
-            **claims,
-        }
-        return jwt.encode(payload, self.key, algorithm="ES256", headers={"kid": self.kid})
-
-    def headers(self, user_id: str, role: str = "seller") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(user_id, role)}"}
-
-
-@pytest.fixture(scope="session")
-def signer() -> TokenSigner:
-    return TokenSigner()
+from zipbob_platform.testing import TokenSigner
 
 
 def catalog_settings(sql_url: str, s3_env: dict[str, str], **sections: Any) -> CatalogSettings:

@@ -11,15 +11,18 @@ Fixtures:
 - ``redis_url``, ``rabbitmq_url``: the real servers (never flush them: use unique prefixes)
 - ``sql_url``: parametrized over sqlite, postgresql, mariadb; a fresh database per module
 - ``clock``: a ``FakeClock`` (monotonic seconds that move only when a test says so)
+- ``signer``: a ``TokenSigner``, signing access tokens the way the gateway does, with its JWKS
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,6 +56,57 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+class TokenSigner:
+    """Signs ES256 access tokens the way the gateway does (tests and benchmarks only).
+
+    ``jwks`` is the document a service verifies them against
+    (``zipbob_platform.auth.static_jwks_source(signer.jwks)``).
+    """
+
+    def __init__(self, kid: str | None = None) -> None:
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.kid = kid or uuid.uuid4().hex[:12]
+        public = jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        self.jwk: dict[str, Any] = {**public, "kid": self.kid, "alg": "ES256", "use": "sig"}
+        self.jwks: dict[str, Any] = {"keys": [self.jwk]}
+
+    @staticmethod
+    def claims(user_id: str, role: str = "seller", **claims: Any) -> dict[str, Any]:
+        """The gateway's access-token claims; a claim given as None is left out."""
+        now = int(time.time())
+        payload = {
+            "sub": user_id,
+            "role": role,
+            "iss": "zipbob-gateway",
+            "aud": "zipbob",
+            "iat": now,
+            "exp": now + 600,
+            "jti": uuid.uuid4().hex,
+            **claims,
+        }
+        return {name: value for name, value in payload.items() if value is not None}
+
+    def encode(self, payload: dict[str, Any]) -> str:
+        """Sign exactly ``payload`` (for tests that forge or omit claims)."""
+        import jwt
+
+        return jwt.encode(payload, self.key, algorithm="ES256", headers={"kid": self.kid})
+
+    def token(self, user_id: str, role: str = "seller", **claims: Any) -> str:
+        return self.encode(self.claims(user_id, role, **claims))
+
+    def headers(self, user_id: str, role: str = "seller") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user_id, role)}"}
+
+
+@pytest.fixture(scope="session")
+def signer() -> TokenSigner:
+    return TokenSigner()
 
 
 def unique_name(prefix: str) -> str:
