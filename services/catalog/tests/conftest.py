@@ -1,5 +1,5 @@
 """Catalog test fixtures: settings and a live catalog server (the token signer, ``signer``,
-comes from the platform plugin, zipbob_platform.testing).
+comes from the shared pytest plugin, zipbob_devkit.testing).
 
 Real servers only: the SQL backends, moto's S3 server and RabbitMQ come from the
 platform plugin's fixtures; the catalog runs in uvicorn on a loopback port.
@@ -18,9 +18,9 @@ import uvicorn
 
 from zipbob_catalog.main import create_app
 from zipbob_catalog.settings import CatalogSettings
+from zipbob_devkit.embedded import free_port
+from zipbob_devkit.testing import TokenSigner
 from zipbob_platform.auth import static_jwks_source
-from zipbob_platform.embedded import free_port
-from zipbob_platform.testing import TokenSigner
 
 
 def catalog_settings(sql_url: str, s3_env: dict[str, str], **sections: Any) -> CatalogSettings:
@@ -198,7 +198,7 @@ class RabbitNames:
 
 @pytest.fixture
 def rabbit_names(rabbitmq_url: str) -> Any:
-    from zipbob_platform.testing import unique_name
+    from zipbob_devkit.testing import unique_name
 
     names = RabbitNames(
         url=rabbitmq_url,

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+from zipbob_devkit.embedded import free_port
+from zipbob_devkit.testing import TokenSigner, unique_name
 from zipbob_platform.auth import static_jwks_source
-from zipbob_platform.embedded import free_port
-from zipbob_platform.testing import TokenSigner, unique_name
 from zipbob_review.main import create_app
 from zipbob_review.settings import ReviewSettings
 
-SIGNER = TokenSigner(kid="review-test-key")  # the platform's test signer
+SIGNER = TokenSigner(kid="review-test-key")  # the shared test signer (zipbob_devkit.testing)
 JWKS = SIGNER.jwks
 
 

@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from zipbob_platform import embedded
-from zipbob_platform.faults import S3ErrorServer, TcpProxy
+from zipbob_devkit import embedded
+from zipbob_devkit.faults import S3ErrorServer, TcpProxy
+from zipbob_devkit.testing import unique_name
 from zipbob_platform.objectstore import (
     ObjectMissing,
     ObjectStore,
     StorageRejected,
     StorageUnavailable,
 )
-from zipbob_platform.testing import unique_name
 
 BUCKET = "original-images"  # created by the s3_server fixture
 

@@ -9,15 +9,16 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from zipbob_devkit.testing import TokenSigner
 from zipbob_platform.auth import AuthError, JwksVerifier, bearer_token, static_jwks_source
 from zipbob_platform.metrics import REGISTRY
 from zipbob_platform.settings import AuthSettings
-from zipbob_platform.testing import TokenSigner
 
 SETTINGS = AuthSettings(issuer="zipbob-gateway", audience="zipbob")
 
 
-# The platform's test signer: its key and JWK are what these tests sign with and publish.
+# The shared test signer (zipbob_devkit.testing): these tests sign with its key and
+# publish its JWK.
 SIGNER = TokenSigner(kid="k1")
 KEY, JWK = SIGNER.key, SIGNER.jwk
 

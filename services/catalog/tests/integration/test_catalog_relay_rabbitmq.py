@@ -17,8 +17,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from zipbob_catalog.outbox.models import OutboxEvent
+from zipbob_devkit.faults import TcpProxy
 from zipbob_platform.cloudevents import from_amqp, new_event, to_amqp
-from zipbob_platform.faults import TcpProxy
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ import uuid
 import httpx
 import pytest
 
-from zipbob_platform.faults import S3ErrorServer, TcpProxy
+from zipbob_devkit.faults import S3ErrorServer, TcpProxy
+from zipbob_devkit.testing import create_sql_database
 from zipbob_platform.objectstore import ObjectStore
 from zipbob_platform.problems import PROBLEM_BASE
-from zipbob_platform.testing import create_sql_database
 
 pytestmark = pytest.mark.integration
 

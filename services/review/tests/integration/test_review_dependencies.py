@@ -15,9 +15,9 @@ from review_factories import (
     running_app,
 )
 
+from zipbob_devkit.embedded import free_port
+from zipbob_devkit.faults import TcpProxy
 from zipbob_platform.breaker import CircuitBreaker
-from zipbob_platform.embedded import free_port
-from zipbob_platform.faults import TcpProxy
 from zipbob_review.catalog.client import CatalogClient, CatalogUnavailable
 from zipbob_review.settings import CatalogSettings
 

@@ -129,7 +129,7 @@ class _S3ErrorHandler(http.server.BaseHTTPRequestHandler):
         owner.requests += 1
         body = (
             f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{owner.code}</Code>"
-            "<Message>injected by zipbob_platform.faults</Message><RequestId>1</RequestId></Error>"
+            "<Message>injected by zipbob_devkit.faults</Message><RequestId>1</RequestId></Error>"
         ).encode()
         self.send_response(owner.status)
         self.send_header("Content-Type", "application/xml")
