@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from datetime import timedelta
 
 import boto3
 import pytest
 
+from zipbob_catalog.db import utcnow
 from zipbob_catalog.settings import SweeperSettings
 from zipbob_catalog.sweeper import OrphanSweeper
 
@@ -45,12 +46,12 @@ async def test_crash_orphans_are_swept_and_live_images_kept(catalog, signer, ima
     )
     client.put_object(Bucket="original-images", Key=orphan_key, Body=b"x")
     prefix = f"products/{product_id}/"
-    sweeper = OrphanSweeper(catalog.runtime, prefix=prefix)
+    later = timedelta(0)
+    sweeper = OrphanSweeper(catalog.runtime, prefix=prefix, now=lambda: utcnow() + later)
 
     sweeper.settings = SweeperSettings(grace_seconds=3600)
     assert await sweeper.sweep_once() == 0  # too young: its commit may still be in flight
-    sweeper.settings = SweeperSettings(grace_seconds=0)
-    await asyncio.sleep(1.1)  # S3 timestamps have one-second resolution
+    later = timedelta(seconds=3601)  # an hour on, without waiting for one
     assert await sweeper.sweep_once() == 1
     assert _keys(client, "original-images", prefix) == {live_key}
 
