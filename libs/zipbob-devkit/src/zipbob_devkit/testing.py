@@ -156,6 +156,20 @@ async def drop_sql_database(backend: str, url: str) -> None:
     await engine.dispose()
 
 
+def s3_client(server: embedded.EmbeddedServer) -> Any:
+    """A boto3 S3 client on the test S3 server, for tests that look at the stored objects."""
+    import boto3
+
+    env = server.env
+    return boto3.client(
+        "s3",
+        endpoint_url=env["ZIPBOB_S3__ENDPOINT_URL"],
+        aws_access_key_id=env["ZIPBOB_S3__ACCESS_KEY_ID"],
+        aws_secret_access_key=env["ZIPBOB_S3__SECRET_ACCESS_KEY"],
+        region_name=embedded.S3_REGION,
+    )
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded.EmbeddedServer]:
     server = embedded.start_s3(log_dir=tmp_path_factory.mktemp("s3-logs"))

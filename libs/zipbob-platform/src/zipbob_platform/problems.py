@@ -107,27 +107,20 @@ def problem_response(
 
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Problem)
+    """The one answer for a ``Problem`` raised by a view and a service's ``DomainError``."""
+    if isinstance(exc, DomainError):
+        type_, extra = exc.type_, {}
+    else:
+        assert isinstance(exc, Problem)
+        type_, extra = exc.type, exc.extra
     return problem_response(
         exc.status,
         exc.detail,
         title=exc.title,
-        type_=exc.type,
+        type_=type_,
         instance=request.url.path,
         headers=exc.headers,
-        **exc.extra,
-    )
-
-
-async def _on_domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError)
-    return problem_response(
-        exc.status,
-        exc.detail,
-        title=exc.title,
-        type_=exc.type_,
-        instance=request.url.path,
-        headers=exc.headers,
+        **extra,
     )
 
 
@@ -171,7 +164,7 @@ def install_problem_handlers(app: Any) -> None:
     Starlette's exception middleware and can still attach X-Request-ID to the 500.
     """
     app.add_exception_handler(Problem, _on_problem)
-    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(DomainError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     # Only FastAPI apps raise RequestValidationError; importing FastAPI for a plain
     # Starlette app (the resizer) would add a third of a second to its cold start.

@@ -6,22 +6,22 @@ from __future__ import annotations
 from zipbob_platform.problems import PROBLEM_BASE, DomainError
 
 
-class ProductNotFound(DomainError):
+class _NotFound(DomainError):
     status = 404
     type_ = PROBLEM_BASE + "not-found"
+    what = "thing"
 
-    def __init__(self, product_id: str) -> None:
-        super().__init__(f"product {product_id} not found")
-        self.product_id = product_id
+    def __init__(self, ident: str) -> None:
+        super().__init__(f"{self.what} {ident} not found")
+        self.ident = ident
 
 
-class ReviewNotFound(DomainError):
-    status = 404
-    type_ = PROBLEM_BASE + "not-found"
+class ProductNotFound(_NotFound):
+    what = "product"
 
-    def __init__(self, review_id: str) -> None:
-        super().__init__(f"review {review_id} not found")
-        self.review_id = review_id
+
+class ReviewNotFound(_NotFound):
+    what = "review"
 
 
 class DuplicateReview(DomainError):
