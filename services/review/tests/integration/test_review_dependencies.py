@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from review_factories import (
@@ -72,14 +71,12 @@ async def test_catalog_errors_are_503(settings, catalog, status):
 
 
 async def test_slow_catalog_times_out_to_503(settings, catalog):
-    catalog.delay_seconds = 2.0
+    catalog.delay_seconds = 2.0  # it would say "exists" (201), but after the 0.5 s timeout
     async with running_app(settings) as client:
-        started = time.monotonic()
         response = await client.post(
             f"/api/products/{catalog.add_product()}/reviews", json=review_body(), headers=auth()
         )
-        assert_unavailable(response)
-        assert time.monotonic() - started < 1.5  # the 0.5 s timeout, not the 2 s answer
+        assert_unavailable(response)  # the timeout answered, not the catalog (no stopwatch)
 
 
 async def test_breaker_opens_then_recovers(settings, catalog, clock):
