@@ -177,9 +177,7 @@ async def test_no_redis_at_all_still_answers(make_settings, catalog):
         assert (await client.get("/healthz/ready")).status_code == 200
 
 
-async def test_hung_redis_costs_a_timeout_not_an_outage(
-    make_settings, catalog, redis_url, clock
-):
+async def test_hung_redis_costs_a_timeout_not_an_outage(make_settings, catalog, redis_url, clock):
     target = urlparse(redis_url)
     proxy = TcpProxy(target.port, target.hostname).start()
     settings = make_settings(redis=f"redis://{proxy.url_host_port}/0")
