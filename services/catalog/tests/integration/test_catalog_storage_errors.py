@@ -34,7 +34,7 @@ async def catalog_on_failing_s3(tmp_path_factory, s3_server, signer, catalog_kit
     app, handle = await catalog_kit.start(settings, signer)
     # No client-side retries: each S3 answer reaches the mapping at once (botocore would
     # otherwise retry throttling three times with back-off before giving up).
-    app.state.catalog.store.blocking = ObjectStore(settings.s3, max_attempts=0)
+    app.state.container.runtime.store.blocking = ObjectStore(settings.s3, max_attempts=0)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{handle[2]}", timeout=30) as client:
         yield client, errors, proxy
     await catalog_kit.stop(handle)

@@ -118,10 +118,10 @@ def results(rabbitmq_url: str, names: dict[str, str]) -> Iterator[ResultQueue]: 
 @pytest.fixture
 async def client(settings: ResizerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
-        yield http
-    await app.state.resizer.sender.close()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
+            yield http
 
 
 async def post(
@@ -170,6 +170,9 @@ async def post_with_s3_unreachable(settings: ResizerSettings, event: CloudEvent)
     broken = settings.model_copy(deep=True)
     broken.s3.endpoint_url = "http://127.0.0.1:9"
     broken.s3.timeout_seconds = 1
-    transport = httpx.ASGITransport(app=create_app(broken))
-    async with httpx.AsyncClient(transport=transport, base_url="http://r") as http:
+    app = create_app(broken)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
+    ):
         return await post(http, event)

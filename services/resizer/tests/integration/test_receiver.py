@@ -145,9 +145,10 @@ async def test_reply_mode_answers_with_the_result_event(settings, s3):
     replying = settings.model_copy(deep=True)
     replying.results.delivery = "reply"
     app = create_app(replying)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://r"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
+    ):
         event = uploaded_event(upload(s3, jpeg_bytes(photo_like(400, 300))))
         response = await post(http, event)
     assert response.status_code == 200

@@ -97,12 +97,12 @@ async def test_cold_key_is_computed_once_under_a_stampede(make_settings, catalog
     # answer can exceed the 0.25 s socket timeout (the cache is then skipped, by design) and
     # nx-27017 can take longer than the default 300 ms lock wait to produce the value.
     settings = make_settings(cache={"lock_wait_ms": 5000})
-    settings.redis.socket_timeout_seconds = 5.0
+    settings.redis.timeout_seconds = 5.0
     async with running_app(settings) as first, running_app(settings) as second:
         await _post(first, product, "s1", 5)
         computed = 0
         for client in (first, second):
-            repository = client.app.state.review_deps.repository
+            repository = client.app.state.container.deps.repository
             original = repository.rating_counts
 
             async def counting(product_id, _original=original):
@@ -149,7 +149,7 @@ async def test_redis_down_then_back_never_serves_stale(make_settings, catalog, r
             assert set(await direct.keys(f"{settings.review.cache.key_prefix}:*")) == set(cached)
 
             proxy.restore()  # Redis is back, still holding the old entries
-            cache = client.app.state.review_deps.cache
+            cache = client.app.state.container.deps.cache
             async with asyncio.timeout(10):  # until the cache stops stepping aside
                 while not cache.usable:
                     await asyncio.sleep(0.01)
@@ -185,7 +185,7 @@ async def test_hung_redis_costs_a_timeout_not_an_outage(make_settings, catalog, 
     try:
         async with running_app(settings) as client:
             # The step-aside window runs on a clock the test holds still (no stopwatch).
-            client.app.state.review_deps.cache.clock = clock
+            client.app.state.container.deps.cache.clock = clock
             await _post(client, product, "h1", 2)
             proxy.blackhole()  # accepts connections, never answers
             connections = proxy.accepted

@@ -82,7 +82,7 @@ async def test_slow_catalog_times_out_to_503(settings, catalog):
 async def test_breaker_opens_then_recovers(settings, catalog, clock):
     catalog.status_override = 503
     async with running_app(settings) as client:
-        lookups = client.app.state.review_deps.catalog
+        lookups = client.app.state.container.deps.catalog
         # The same breaker the app built, on a clock the test moves (no waiting on wall time).
         lookups.breaker = CircuitBreaker(
             "catalog",
