@@ -239,11 +239,12 @@ async def _first_page(
             "total": summary.count,
         }
 
-    return await cache.get_or_fill(
+    first: dict[str, Any] = await cache.get_or_fill(
         key=cache.key(product_id, version, f"page:{sort}"),
         cache_name=f"page_{sort}",
         compute=compute,
     )
+    return first
 
 
 _CURSOR_VALUE = re.compile(r"^[1-5]?[0-9a-f]{24}$")
