@@ -261,6 +261,6 @@ def start_summary_relay(
     relay = SummaryRelay(
         repository=deps.repository, intents=intents, publisher=publisher, settings=summaries
     )
-    deps.intents = WriteIntents(intents, on_end=relay.wake)
+    deps.repository.intents = WriteIntents(intents, on_end=relay.wake)
     relay.start()
     return relay

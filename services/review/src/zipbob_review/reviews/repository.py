@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -11,11 +11,11 @@ from pymongo.errors import DuplicateKeyError
 from zipbob_platform.tracing import current_traceparent
 
 from ..storage import ReviewCollections
+
+if TYPE_CHECKING:
+    from ..events.summaries import WriteIntents
+from .errors import DuplicateReview
 from .models import SORT_FIELDS, ReviewDocument, sort_keys
-
-
-class DuplicateReview(Exception):
-    """The author already reviewed this product."""
 
 
 class StorageNotReady(Exception):
@@ -30,6 +30,18 @@ class ReviewRepository:
         # False until start-up has created the indexes (the unique one guards against
         # duplicate reviews), so no write lands before it.
         self.schema_ready = False
+        # The summary.changed outbox's write intents (events/summaries.py), set when its
+        # relay starts; None: no events, and writes skip the intents.
+        self.intents: WriteIntents | None = None
+
+    async def begin_write(self, product_id: str) -> str | None:
+        """Before a write to ``product_id``'s reviews: an intent the relay finishes should
+        this process die before bump_version."""
+        return await self.intents.begin(product_id) if self.intents is not None else None
+
+    async def end_write(self, intent: str | None) -> None:
+        if intent is not None and self.intents is not None:
+            await self.intents.end(intent)
 
     async def insert(self, review: ReviewDocument) -> None:
         if not self.schema_ready:
@@ -37,7 +49,7 @@ class ReviewRepository:
         try:
             await self.reviews.insert_one(review.to_mongo())
         except DuplicateKeyError:
-            raise DuplicateReview from None
+            raise DuplicateReview() from None
 
     async def get(self, review_id: str) -> dict[str, Any] | None:
         return await self.reviews.find_one({"_id": review_id})
