@@ -12,12 +12,16 @@ from zipbob_platform.app import wrap_plain_asgi
 from zipbob_platform.auth import JwksVerifier, static_jwks_source
 from zipbob_platform.settings import ConfigError, load_settings
 
+from .auth.passwords import PasswordHashing
 from .auth.refresh_tokens import RefreshTokenStore
 from .auth.service import AuthComponents
 from .control import build_control_app, is_control_path
 from .db import create_engine, session_factory, upgrade_to_head
 from .keys.issuer import AccessTokenIssuer
 from .keys.keyring import load_key_ring
+from .management import ManagementServer
+from .proxy.control_guard import ControlGuard
+from .proxy.edge import TrustedProxies
 from .proxy.handler import ProxyApp
 from .proxy.routes import RouteTable
 from .proxy.upstream import Upstream
@@ -48,6 +52,20 @@ class Gateway:
         self.engine = create_engine(settings.database_url, pool_size=settings.database.pool_size)
         self.redis = create_redis(settings.redis)
         self.proxy: ProxyApp | None = None
+        self.proxies = TrustedProxies(settings.edge.trusted_proxies)
+        self.management = ManagementServer(settings.management)
+        self.guard = ControlGuard(
+            edge=settings.edge,
+            proxies=self.proxies,
+            auth_limits=settings.rate_limits.auth,
+            auth_limiter=ClientRateLimiter(
+                client=self.redis,
+                settings=settings.rate_limits.auth,
+                prefix=settings.redis.key_prefix,
+                name="auth",
+            ),
+            metrics_here=not self.management.enabled,
+        )
 
     async def _check_database(self) -> None:
         async with self.engine.connect() as connection:
@@ -70,7 +88,9 @@ class Gateway:
             login_limiter=LoginLimiter(
                 client=self.redis, settings=settings.rate_limits.login, prefix=prefix
             ),
+            passwords=PasswordHashing(settings.password_hashing),
         )
+        await self.management.start()
         for upstream in self.upstreams.values():
             await upstream.start()
         limits = settings.rate_limits.clients
@@ -82,6 +102,8 @@ class Gateway:
             if limits.enabled
             else None,
             settings=settings.proxy,
+            edge=settings.edge,
+            proxies=self.proxies,
         )
         log.info(
             "gateway ready",
@@ -89,6 +111,7 @@ class Gateway:
         )
 
     async def shutdown(self) -> None:
+        await self.management.close()
         for upstream in self.upstreams.values():
             await upstream.close()
         await self.redis.aclose()
@@ -107,7 +130,7 @@ class Gateway:
         """Auth and JWKS requests always get an access line, even with the per-request access
         log off for the proxied hot path (gateway.yaml)."""
         scope["zipbob.log_access"] = True
-        await self.control(scope, receive, send)
+        await self.guard(scope, receive, send, self.control)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
