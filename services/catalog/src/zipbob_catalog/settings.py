@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from zipbob_platform.event_auth import EventAuthSettings
 from zipbob_platform.settings import Section, ServiceSettings, load_settings
 
 MIB = 1024 * 1024
@@ -86,6 +87,7 @@ class CatalogSettings(ServiceSettings):
     outbox: OutboxSettings = OutboxSettings()
     results: ResultsSettings = ResultsSettings()
     sweeper: SweeperSettings = SweeperSettings()
+    event_auth: EventAuthSettings = EventAuthSettings()  # who may POST /internal/events
 
 
 def load_catalog_settings() -> CatalogSettings:

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from zipbob_platform.app import install_platform
+from zipbob_platform.event_auth import outgoing_headers
 from zipbob_resizer.cleanup import ProductCleaner
 from zipbob_resizer.imaging.variants import ImageLimits, RenderOptions, VariantSpec
 from zipbob_resizer.results import ResultSender
@@ -58,7 +59,9 @@ def render_options(settings: ResizerSettings) -> RenderOptions:
 def create_app(settings: ResizerSettings | None = None) -> Starlette:
     settings = settings or load_resizer_settings()
     store = ObjectStore(settings.s3)
-    sender = ResultSender(settings.results, settings.rabbitmq)
+    sender = ResultSender(
+        settings.results, settings.rabbitmq, auth_headers=outgoing_headers(settings.event_auth)
+    )
     runtime = ResizerRuntime(
         resizer=ImageResizer(
             store=store, options=render_options(settings), resized_bucket=settings.s3.resized_bucket

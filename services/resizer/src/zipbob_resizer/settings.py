@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from zipbob_platform.event_auth import EventAuthSettings
 from zipbob_platform.settings import Section, ServiceSettings, load_settings
 
 
@@ -90,6 +91,7 @@ class ResizerSettings(ServiceSettings):
     results: ResultSettings = ResultSettings()
     rabbitmq: RabbitSettings = RabbitSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
+    event_auth: EventAuthSettings = EventAuthSettings()  # who may POST / (and what we send)
 
 
 def load_resizer_settings(profile: str | None = None) -> ResizerSettings:

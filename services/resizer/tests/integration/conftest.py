@@ -38,6 +38,12 @@ def names() -> dict[str, str]:
     }
 
 
+# Event receivers refuse unauthenticated senders (zipbob_platform.event_auth); the test
+# clients present this shared secret.
+TEST_EVENT_SECRET = "test-event-secret"
+EVENT_HEADERS = {"X-ZipBob-Event-Token": TEST_EVENT_SECRET}
+
+
 @pytest.fixture(scope="module")
 def settings(s3_server: Any, rabbitmq_url: str, names: dict[str, str]) -> ResizerSettings:  # noqa: F811
     return ResizerSettings.model_validate(
@@ -66,6 +72,7 @@ def settings(s3_server: Any, rabbitmq_url: str, names: dict[str, str]) -> Resize
                 "backoff_max_seconds": 1.0,
                 "request_timeout_seconds": 20,
             },
+            "event_auth": {"shared_secret": TEST_EVENT_SECRET},
         }
     )
 
@@ -119,7 +126,9 @@ def results(rabbitmq_url: str, names: dict[str, str]) -> Iterator[ResultQueue]: 
 async def client(settings: ResizerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://resizer", headers=EVENT_HEADERS
+    ) as http:
         yield http
     await app.state.resizer.sender.close()
 

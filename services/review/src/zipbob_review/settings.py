@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from zipbob_platform.event_auth import EventAuthSettings
 from zipbob_platform.settings import Section, ServiceSettings
 
 
@@ -82,3 +83,4 @@ class ReviewSettings(ServiceSettings):
     rabbitmq: RabbitMqSettings = RabbitMqSettings()
     catalog: CatalogSettings = CatalogSettings()
     review: ReviewSection = ReviewSection()
+    event_auth: EventAuthSettings = EventAuthSettings()  # who may POST /internal/events
