@@ -25,6 +25,7 @@ from .context import new_request_id
 from .problems import PROBLEM_BASE, PROBLEM_JSON
 
 HEAD_END = b"\r\n\r\n"
+LINGER_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +141,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # the app sees http.disconnect; its answer goes nowhere
             cycle.message_event.set()
-        if not answered and not self.transport.is_closing():
-            self.transport.write(problem_bytes(status, detail))
-        self.transport.close()
+        if answered or self.transport.is_closing():
+            self.transport.close()
+            return
+        self.transport.write(problem_bytes(status, detail))
+        # Lingering close: closing with unread bytes makes the kernel send RST, which can
+        # destroy the answer before the client reads it. Stop writing, throw away whatever
+        # still arrives for a moment, then close.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def _arm_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(

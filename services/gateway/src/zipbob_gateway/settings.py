@@ -167,6 +167,14 @@ class EdgeSettings(Section):
     trusted_proxies: list[str] = []
     retry_after_seconds: int = Field(1, ge=1)
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        # ZIPBOB_EDGE__TRUSTED_PROXIES=10.0.0.0/8,192.168.0.0/16 (env values are strings)
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
