@@ -102,6 +102,10 @@ TUNED = {
     "ZIPBOB_UPSTREAMS__CATALOG__POOL_WAIT_SECONDS": "0.3",
     "ZIPBOB_UPSTREAMS__CATALOG__RETRIES": "0",
     "ZIPBOB_RATE_LIMITS__CLIENTS__ENABLED": "false",
+    # Cheap hashes: these tests are about limits, not argon2's cost (one test sets 64 MiB).
+    "ZIPBOB_PASSWORD_HASHING__MEMORY_KIB": "8192",
+    "ZIPBOB_PASSWORD_HASHING__TIME_COST": "1",
+    "ZIPBOB_PASSWORD_HASHING__PARALLELISM": "1",
 }
 
 
