@@ -9,7 +9,8 @@ slow-body connections open (POST /api/auth/login and POST /api/products that ann
 1000 bytes and send one; each reconnects as soon as it is cut off) and sprays ``--logins``
 failed logins per second at random emails. Printed: the normal clients' p50/p99 and error
 rate in both phases, what the attackers got, and the gateway's peak RSS against its
-Kubernetes memory limit (k8s/base/gateway/deployment.yaml). Bounded: about 40 s.
+Kubernetes memory limit (k8s/base/gateway/deployment.yaml). Bounded: about 40 s. A
+refused slow client reconnects after 50 ms, so the attack is also a flood of refusals.
 The bench user is not throttled (bench-only client limit, as in bench_gateway.py); the
 attackers are limited by what is under test (auth limits, body timeouts, in-flight caps).
 """
@@ -30,7 +31,16 @@ import time
 import uuid
 from pathlib import Path
 
-from bench_gateway import PYTHON, free_port, login, redis_url, spawn, stop, wait_http
+from bench_gateway import (
+    PYTHON,
+    cpu_seconds,
+    free_port,
+    login,
+    redis_url,
+    spawn,
+    stop,
+    wait_http,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -172,6 +182,8 @@ def main() -> None:
     parser.add_argument("--attack", help=argparse.SUPPRESS)  # port:token:seconds (child)
     args = parser.parse_args()
     if args.attack:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {1})  # the attacker on core 1; the gateway pinned to 0
         port, token, seconds = args.attack.split(":")
         result = asyncio.run(
             attack(int(port), token, slow=args.slow, logins=args.logins, seconds=float(seconds))
@@ -214,7 +226,9 @@ def main() -> None:
         url = base + "/api/products/p1"
         asyncio.run(browse(url, token, seconds=2, clients=args.clients))  # warm-up
         rss_idle = status_kib(gateway.pid, "VmRSS")
+        cpu_before = cpu_seconds(gateway.pid)
         calm = asyncio.run(browse(url, token, seconds=args.seconds, clients=args.clients))
+        calm["gateway_cpu"] = (cpu_seconds(gateway.pid) - cpu_before) / args.seconds
         attack_seconds = args.seconds + 6  # starts first, so the attack is at full strength
         attacker_process = subprocess.Popen(
             [
@@ -228,7 +242,9 @@ def main() -> None:
             cwd=HERE,
         )
         time.sleep(4)
+        cpu_before = cpu_seconds(gateway.pid)
         stormy = asyncio.run(browse(url, token, seconds=args.seconds, clients=args.clients))
+        stormy["gateway_cpu"] = (cpu_seconds(gateway.pid) - cpu_before) / args.seconds
         out, _ = attacker_process.communicate(timeout=attack_seconds + 30)
         outcomes = json.loads(out.decode().strip().splitlines()[-1])
         peak = status_kib(gateway.pid, "VmHWM") / 1024
@@ -242,6 +258,7 @@ def main() -> None:
             print(
                 f"  normal browse {label:<15} {r['rps']:>7,.0f} req/s   p50 {r['p50_ms']:6.2f} ms"
                 f"   p99 {r['p99_ms']:7.2f} ms   errors {r['error_rate']:.2%}"
+                f"   gateway CPU {r['gateway_cpu']:.0%} of a core"
             )
         print("  attackers got:")
         for name, count in sorted(outcomes.items()):
