@@ -24,8 +24,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from zipbob_platform.embedded import free_port
-from zipbob_platform.testing import unique_name
+from zipbob_devkit.embedded import free_port
+from zipbob_devkit.testing import unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import json
 import httpx
 import pytest
 
-from zipbob_platform.testing import unique_name
+from zipbob_devkit.testing import unique_name
 
 from .conftest import raw_exchange, read_answer, status_of
 

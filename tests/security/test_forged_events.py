@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
+from zipbob_devkit.embedded import free_port
 from zipbob_platform.cloudevents import new_event, to_http_binary
-from zipbob_platform.embedded import free_port
 from zipbob_platform.event_auth import EventAuthSettings, EventRefused, EventSenderAuth
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

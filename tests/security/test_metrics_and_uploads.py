@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from zipbob_catalog.settings import UploadSettings
 from zipbob_catalog.uploads.multipart import read_multipart
-from zipbob_platform.embedded import free_port
+from zipbob_devkit.embedded import free_port
 from zipbob_platform.problems import install_problem_handlers
 
 from .conftest import raw_exchange, status_of

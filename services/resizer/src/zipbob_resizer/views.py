@@ -28,7 +28,7 @@ REQUIRED = frozenset({"product_id", "image_id", "bucket", "key"})
 
 
 async def receive_event(request: Request) -> Response:
-    runtime = request.app.state.resizer
+    runtime = request.app.state.container
     await sender_auth(request.app.state, "resizer").check(request.headers)
     try:
         event = from_http(request.headers, await request.body())

@@ -24,7 +24,7 @@ async def receive_event(request: Request) -> JSONResponse:
     body = await request.body()
     try:
         event = from_http(request.headers, body)
-        outcome = await apply_result(runtime=request.app.state.catalog, event=event)
+        outcome = await apply_result(runtime=request.app.state.container.runtime, event=event)
     except ForeignObject as exc:
         events_refused_total.labels("catalog", "foreign_object").inc()
         raise Problem(403, str(exc), type_=PROBLEM_BASE + "forbidden") from None
@@ -38,7 +38,7 @@ async def background_status(request: Request) -> JSONResponse:
     """Broker and outbox state. Readiness deliberately ignores the broker (the outbox
     absorbs outages); the platform's readiness report has no room for informational
     details, so they are shown here."""
-    workers = request.app.state.workers
+    workers = request.app.state.container.workers
     body: dict[str, object] = {"broker": workers.broker_state()}
     if workers.relay is not None:
         pending, lag = await workers.relay.refresh_gauges()
