@@ -12,7 +12,7 @@ from resizer_factories import jpeg_bytes, photo_like
 from zipbob_resizer import service
 from zipbob_resizer.main import create_app
 
-from .conftest import deleted_event, object_keys, post, upload, uploaded_event
+from .conftest import EVENT_HEADERS, deleted_event, object_keys, post, upload, uploaded_event
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +97,9 @@ async def test_product_deleted_with_s3_unreachable_is_retryable(settings):
     app = create_app(broken)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://r", headers=EVENT_HEADERS
+        ) as http,
     ):
         response = await post(http, deleted_event("p-1", ["i-1"]))
     assert response.status_code == 503
