@@ -22,7 +22,6 @@ from zipbob_devkit.embedded import free_port
 from zipbob_devkit.testing import TokenSigner
 from zipbob_platform.auth import static_jwks_source
 
-
 # Event receivers refuse unauthenticated senders (zipbob_platform.event_auth); the test
 # clients present this shared secret.
 TEST_EVENT_SECRET = "test-event-secret"
