@@ -1,0 +1,73 @@
+"""The whole platform, started once by the launcher on free ports, for the web console's
+integration and browser tests (the console talks to nothing but the gateway)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from zipbob_platform import embedded, launcher
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from web_helpers import Platform
+
+REPO = Path(__file__).resolve().parents[3]
+START_TIMEOUT_SECONDS = 120
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    reuse = os.environ.get("ZIPBOB_WEB_TEST_GATEWAY")  # a `make run` already up, to iterate
+    if reuse:
+        yield Platform(gateway=reuse.rstrip("/"), web="", log=Path("/dev/null"))
+        return
+    root = tmp_path_factory.mktemp("web-platform")
+    ports = {name: embedded.free_port() for name in launcher.DEFAULT_PORTS}
+    env = {
+        **os.environ,
+        "ZIPBOB_DATA_DIR": str(root / "data"),
+        "ZIPBOB_PROFILE": "local",
+        **{f"ZIPBOB_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+    }
+    log_path = root / "launcher.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "zipbob_platform.launcher"],
+            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    found = Platform(
+        gateway=f"http://127.0.0.1:{ports['gateway']}",
+        web=f"http://127.0.0.1:{ports['web']}",
+        log=log_path,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not (_up(f"{found.gateway}/healthz/live") and _up(f"{found.gateway}/")):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the platform did not come up:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.3)
+    try:
+        yield found
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
