@@ -31,7 +31,7 @@ def _up(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     reuse = os.environ.get("ZIPBOB_WEB_TEST_GATEWAY")  # a `make run` already up, to iterate
     if reuse:

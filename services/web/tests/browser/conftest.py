@@ -38,8 +38,10 @@ def chromium_path() -> Path:
     return CHROMIUM if CHROMIUM.is_file() else Path(str(shutil.which("chromium")))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: Path) -> Iterator[Any]:
+    """Module-scoped on purpose: while Playwright's sync API is running it holds an asyncio
+    loop on this thread, and any asyncio test after it (other suites) would fail."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
