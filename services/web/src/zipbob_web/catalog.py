@@ -15,6 +15,15 @@ SORTS = (
 )
 SORT_VALUES = frozenset(value for value, _ in SORTS if value)
 REVIEW_SORTS = (("newest", "Newest"), ("rating_desc", "Highest rated"), ("rating_asc", "Lowest"))
+# image.failed reasons (the resizer's stable codes) in words; unknown codes show as they are.
+FAILURE_REASONS = {
+    "invalid_image": "the file is not an image we can read",
+    "unsupported_format": "this image format is not supported",
+    "corrupt_image": "the image data is damaged",
+    "truncated_image": "the file is cut short (incomplete upload or damaged file)",
+    "image_too_large": "the image has too many pixels",
+    "original_missing": "the uploaded file was lost; upload it again",
+}
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "DKK", "NOK", "PLN", "CZK", "JPY")
 
 
@@ -36,7 +45,8 @@ def picture(image: dict[str, Any]) -> Picture:
     status = str(image.get("status", "pending"))
     variants = image.get("variants") or {}
     if status != "ready" or not variants:
-        return Picture(status=status, error=str(image.get("error") or ""), id=str(image["id"]))
+        code = str(image.get("error") or "")
+        return Picture(status=status, error=FAILURE_REASONS.get(code, code), id=str(image["id"]))
     ordered = [variants[name] for name in VARIANTS if name in variants]
     main = variants.get("medium") or ordered[-1]
     thumb = variants.get("thumbnail") or ordered[0]

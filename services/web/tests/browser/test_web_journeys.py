@@ -15,6 +15,13 @@ from web_helpers import new_account, photo_jpeg, product_id_from
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+# Notes in sessionStorage (it survives the navigation) when the progress bar appears.
+WATCH_PROGRESS = """
+const box = document.querySelector('.progress');
+new MutationObserver(() => {
+  if (!box.hidden) { sessionStorage.setItem('progressShown', '1'); }
+}).observe(box, {attributes: true});
+"""
 cookie_at = "zb_at"
 cookie_rt = "zb_rt"
 
@@ -48,8 +55,11 @@ def register_product(visitor: Any, name: str, photo: dict[str, Any] | None) -> s
     page.get_by_label("Description").fill("Warm light, solid walnut base.")
     if photo is not None:
         page.get_by_label("Photo").set_input_files(photo)
+    page.evaluate(WATCH_PROGRESS)
     page.get_by_role("button", name="Register product").click()
     page.wait_for_url(re.compile(r"/seller/products/(?!new$)[^/]+$"))
+    # The script sent it (XHR, progress bar shown), not the browser's plain form post.
+    assert page.evaluate("sessionStorage.getItem('progressShown')") == "1"
     return product_id_from(page.url)
 
 
@@ -86,6 +96,17 @@ def test_seller_registers_edits_and_a_customer_reviews(visitors, platform):
     stored = api.get(f"/api/products/{product_id}").json()
     assert (stored["price"], stored["stock"]) == ("59.90", 3)
     assert stored["description"].endswith("Now dimmable.")
+
+    # Another photo, damaged: it goes pending -> failed with the reason, live as well.
+    truncated = {"name": "cut.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg()[:3000]}
+    page.get_by_label("Add a photo").set_input_files(truncated)
+    page.get_by_role("button", name="Upload photo").click()
+    expect(page.get_by_role("status")).to_have_text("Photo uploaded. It is being prepared.")
+    page.evaluate("window.__noReload = true")
+    failed = page.locator(".photo[data-status=failed] .status")
+    expect(failed).to_contain_text("Failed: the file is cut short", timeout=60_000)
+    assert page.evaluate("window.__noReload") is True
+    seller.check_page("seller-edit-photo-failed")
 
     page.goto(f"/seller/products?q={name.split()[-1]}")
     expect(page.get_by_role("link", name=name)).to_be_visible()

@@ -83,8 +83,10 @@ def test_a_ready_image_gets_a_srcset_over_its_variants():
         "http://s3/thumbnail.jpg 200w, http://s3/medium.jpg 800w, http://s3/large.jpg 1600w"
     )
     assert (shown.src, shown.width, shown.height) == ("http://s3/medium.jpg", 800, 400)
-    failed = picture({"id": "i2", "status": "failed", "error": "not an image"})
-    assert (failed.status, failed.error, failed.srcset) == ("failed", "not an image", "")
+    failed = picture({"id": "i2", "status": "failed", "error": "truncated_image"})
+    assert (failed.status, failed.srcset) == ("failed", "")
+    assert failed.error.startswith("the file is cut short")
+    assert picture({"id": "i3", "status": "failed", "error": "new_code"}).error == "new_code"
 
 
 def test_pages_follow_the_total_and_trust_a_cursor_past_an_estimate():
