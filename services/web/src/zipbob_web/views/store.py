@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from ..api import ApiError
 from ..catalog import (
@@ -38,6 +38,11 @@ async def list_products(request: Request, params: dict[str, Any]) -> tuple[dict[
         fallback = {**params, "sort": None}
         note = "That sort order is not available yet; showing the default order."
         return await client.call("GET", "/api/products", params=fallback), note
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    return RedirectResponse("/static/favicon.svg", status_code=301)
 
 
 @router.get("/")
