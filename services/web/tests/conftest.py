@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from zipbob_platform import embedded, launcher
+from zipbob_devkit import embedded, launcher
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -48,7 +48,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     log_path = root / "launcher.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "zipbob_platform.launcher"],
+            [sys.executable, "-m", "zipbob_devkit.launcher"],
             env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     found = Platform(
