@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -31,7 +31,19 @@ def _up(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="package")
+WEB_TESTS = Path(__file__).resolve().parent
+_stops: list[Callable[[], None]] = []
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the platform once the console's last test is done, rather than letting it idle
+    through the rest of `make test` (a session fixture would live that long)."""
+    if nextitem is None or WEB_TESTS not in Path(nextitem.path).resolve().parents:
+        while _stops:
+            _stops.pop()()
+
+
+@pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     reuse = os.environ.get("ZIPBOB_WEB_TEST_GATEWAY")  # a `make run` already up, to iterate
     if reuse:
@@ -62,12 +74,19 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             process.kill()
             raise AssertionError(f"the platform did not come up:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.3)
-    try:
-        yield found
-    finally:
+
+    def stop() -> None:
+        if process.poll() is not None:
+            return
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+    _stops.append(stop)
+    try:
+        yield found
+    finally:
+        stop()
