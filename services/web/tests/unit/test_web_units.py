@@ -146,3 +146,14 @@ async def test_concurrent_refreshes_of_one_token_make_one_call():
     assert set(results) == {TokenPair("at", "rt-1", 900)}
     assert await coordinator.refresh("rt-0") == TokenPair("at", "rt-1", 900)  # remembered
     assert await coordinator.refresh("unknown") is None
+
+
+def test_templates_escape_what_users_wrote():
+    from zipbob_web.pages import TEMPLATES
+
+    hostile = "<script>alert(1)</script>"
+    html = TEMPLATES.get_template("_photos.html").render(
+        product={"name": hostile},
+        pictures=[picture({"id": "i", "status": "failed", "error": hostile})],
+    )
+    assert "<script>" not in html and "&lt;script&gt;" in html

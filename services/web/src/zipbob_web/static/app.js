@@ -149,7 +149,13 @@
     function tick() {
       if (!pending()) { return; }
       fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
-        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (response) {
+          if (response.redirected) {  // the session ended: go where the server sends us
+            window.location.assign(response.url);
+            return null;
+          }
+          return response.ok ? response.text() : null;
+        })
         .then(function (html) {
           if (html !== null && html.trim() !== box.innerHTML.trim()) { box.innerHTML = html; }
         })
