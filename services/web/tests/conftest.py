@@ -22,6 +22,38 @@ from web_helpers import Platform
 
 REPO = Path(__file__).resolve().parents[3]
 START_TIMEOUT_SECONDS = 120
+START_ATTEMPTS = 3
+
+
+def _launch(root: Path) -> tuple[subprocess.Popen[bytes], Platform]:
+    root.mkdir(parents=True)
+    ports = {name: embedded.free_port() for name in launcher.DEFAULT_PORTS}
+    env = {
+        **os.environ,
+        "ZIPBOB_DATA_DIR": str(root / "data"),
+        "ZIPBOB_PROFILE": "local",
+        **{f"ZIPBOB_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+    }
+    log_path = root / "launcher.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "zipbob_devkit.launcher"],
+            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    return process, Platform(gateway=gateway, web=f"http://127.0.0.1:{ports['web']}", log=log_path)
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], found: Platform) -> bool:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not (_up(f"{found.gateway}/healthz/live") and _up(f"{found.gateway}/")):
+        if process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            return False
+        time.sleep(0.3)
+    return True
 
 
 def _up(url: str) -> bool:
@@ -50,30 +82,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         yield Platform(gateway=reuse.rstrip("/"), web="", log=Path("/dev/null"))
         return
     root = tmp_path_factory.mktemp("web-platform")
-    ports = {name: embedded.free_port() for name in launcher.DEFAULT_PORTS}
-    env = {
-        **os.environ,
-        "ZIPBOB_DATA_DIR": str(root / "data"),
-        "ZIPBOB_PROFILE": "local",
-        **{f"ZIPBOB_{name.upper()}_PORT": str(port) for name, port in ports.items()},
-    }
-    log_path = root / "launcher.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "zipbob_devkit.launcher"],
-            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    found = Platform(
-        gateway=f"http://127.0.0.1:{ports['gateway']}",
-        web=f"http://127.0.0.1:{ports['web']}",
-        log=log_path,
-    )
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not (_up(f"{found.gateway}/healthz/live") and _up(f"{found.gateway}/")):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"the platform did not come up:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.3)
+    # A free port is free only until someone binds it: with other suites starting servers
+    # at the same time (the embedded S3 picks its own), a start can lose one; retry.
+    for attempt in range(START_ATTEMPTS):
+        process, found = _launch(root / f"attempt-{attempt}")
+        if _wait_until_up(process, found):
+            break
+        text = found.log.read_text(errors="replace")
+        if "already in use" not in text or attempt == START_ATTEMPTS - 1:
+            raise AssertionError(f"the platform did not come up:\n{text[-3000:]}")
 
     def stop() -> None:
         if process.poll() is not None:

@@ -30,8 +30,9 @@ class WebSection(Section):
     # Origins the browser may load photos from (variant URLs are absolute URLs of the
     # object store): they go into the Content-Security-Policy's img-src. Blanks are dropped.
     image_origins: list[str] = []
-    # Signs the CSRF tokens. Required outside local/test (ZIPBOB_WEB__SECRET_KEY); in those
-    # profiles an empty value means one generated once and kept under data_dir/web.
+    # Signs the CSRF tokens. Required in prod (ZIPBOB_WEB__SECRET_KEY: replicas must share
+    # it); on a developer's machine (local, test, dev) an empty value means one generated
+    # once and kept under data_dir/web.
     secret_key: SecretStr = SecretStr("")
     max_upload_bytes: int = Field(20 * MIB, ge=1)
     page_size: int = Field(12, ge=1, le=100)
@@ -62,13 +63,20 @@ class WebSection(Section):
 class WebSettings(ServiceSettings):
     web: WebSection = WebSection()
 
+    def unused_sections(self) -> dict[str, str]:
+        unused = dict(super().unused_sections())
+        if self.profile == "dev" and not self.web.secret_key.get_secret_value():
+            unused["web.secret_key"] = "the dev profile generates one under data_dir/web"
+        return unused
+
     @property
     def secure_cookies(self) -> bool:
         configured = self.web.session.secure_cookies
         return self.profile != "local" if configured is None else configured
 
     def signing_key(self) -> bytes:
-        """The configured secret, or (local/test only) one kept under data_dir/web."""
+        """The configured secret, or (local, test, dev: prod refuses to start without one)
+        one generated once and kept under data_dir/web."""
         configured = self.web.secret_key.get_secret_value()
         if configured:
             return configured.encode()

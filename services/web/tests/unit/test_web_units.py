@@ -112,6 +112,8 @@ def test_prod_refuses_to_start_without_a_secret_key(tmp_path):
         "web", WebSettings, profile="prod", env={**env, "ZIPBOB_WEB__SECRET_KEY": "s" * 32}
     )
     assert prod.secure_cookies and prod.web.gateway_url == "http://gateway"
+    dev = load_settings("web", WebSettings, profile="dev", env=env)  # one machine: generated
+    assert dev.secure_cookies and len(dev.signing_key()) >= 32
     local = load_settings("web", WebSettings, profile="local", env=env)
     assert not local.secure_cookies
     assert local.signing_key() == local.signing_key()  # generated once, then kept
