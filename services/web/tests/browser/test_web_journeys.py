@@ -115,6 +115,8 @@ def test_seller_registers_edits_and_a_customer_reviews(visitors, platform):
     # A customer finds it by search, reads it, reviews it, edits and deletes the review.
     sign_up(customer, new_account("customer"))
     page = customer.page
+    expect(page.get_by_role("link", name=name)).to_be_visible()  # newest first on the front
+    customer.check_page("home")
     page.get_by_role("search").get_by_label("Search products").fill(name.split()[-1])
     page.get_by_role("search").get_by_role("button", name="Search").click()
     expect(page.get_by_role("link", name=name)).to_be_visible()
@@ -261,7 +263,7 @@ def test_keyboard_only_login_and_a_form_without_its_csrf_token(visitors, platfor
     expect(page.get_by_role("status")).to_have_text("You are logged in.")
 
     page.goto("/")
-    visitor.check_page("home")
+    visitor.check_page("home-signed-in")
     page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Form refused")
