@@ -29,9 +29,15 @@ from types import FrameType
 
 from . import embedded, local_state
 
-DEFAULT_PORTS = {"gateway": 8080, "catalog": 8081, "review": 8082, "resizer": 8083}
+DEFAULT_PORTS = {
+    "gateway": 8080,
+    "catalog": 8081,
+    "review": 8082,
+    "resizer": 8083,
+    "web": 8085,
+}
 # Start order: services others call at start-up come first.
-SERVICES = ("resizer", "catalog", "review", "gateway")
+SERVICES = ("resizer", "catalog", "review", "gateway", "web")
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
 
@@ -242,6 +248,8 @@ def _print_banner(profile: str, urls: dict[str, str], data_dir: Path) -> None:
         management = os.environ.get("ZIPBOB_GATEWAY_MANAGEMENT_PORT", "0")
         metrics = f"http://127.0.0.1:{management}" if management != "0" else gateway
         print(f"  gateway metrics {metrics}/metrics")
+        if "web" in urls:
+            print(f"  web console     {gateway}/   (served by the web service at {urls['web']})")
     for service in ("catalog", "review", "resizer"):
         if service in urls:
             print(f"  {service:<15} {urls[service]}   (metrics {urls[service]}/metrics)")

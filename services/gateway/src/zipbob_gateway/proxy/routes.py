@@ -43,7 +43,7 @@ def _compile(pattern: str) -> tuple[re.Pattern[str], tuple[int, int, int]]:
         else:
             literals += 1
             parts.append("/" + re.escape(segment))
-    regex = re.compile("^" + "".join(parts) + tail + "$")
+    regex = re.compile("^" + ("".join(parts) or ("" if tail else "/")) + tail + "$")  # "/" too
     return regex, (literals, 0 if tail else 1, -singles)
 
 
