@@ -34,8 +34,15 @@ def queue_specs(settings: DeliverySettings) -> list[QueueSpec]:
 
 
 class Dispatcher(EventConsumer):
-    def __init__(self, rabbitmq: RabbitSettings, settings: DeliverySettings) -> None:
+    def __init__(
+        self,
+        rabbitmq: RabbitSettings,
+        settings: DeliverySettings,
+        *,
+        auth_headers: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
+        self.auth_headers = auth_headers or {}  # event sender credential (event_auth)
         self.target = HttpTarget()
         self._deliveries, self._dead = _metrics()
         super().__init__(
@@ -66,6 +73,7 @@ class Dispatcher(EventConsumer):
             backoff_max=s.backoff_max_seconds,
             request_seconds=s.request_timeout_seconds,
             post=self.target.post,
+            extra_headers=self.auth_headers,
         )
         self._deliveries.labels(verdict.value).inc()
         if verdict is Verdict.DEAD_LETTER:

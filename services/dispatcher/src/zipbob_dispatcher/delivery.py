@@ -69,9 +69,12 @@ async def deliver(
     request_seconds: float,
     post: Post,
     sleep: Sleep = asyncio.sleep,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> tuple[Verdict, int, int]:
-    """Returns the verdict, the attempts made and the last status."""
+    """Returns the verdict, the attempts made and the last status. ``extra_headers``: the
+    sender credential the target checks (zipbob_platform.event_auth)."""
     headers, body = to_http_binary(event)
+    headers = {**headers, **(extra_headers or {})}
     delay = backoff_initial
     status = 0
     for attempt in range(1, max_attempts + 1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from zipbob_platform.event_auth import EventAuthSettings
 from zipbob_platform.events import IMAGE_UPLOADED, PRODUCT_DELETED
 from zipbob_platform.sections import RabbitSettings, Section
 from zipbob_platform.settings import ServiceSettings, load_settings
@@ -46,6 +47,7 @@ class DeliverySettings(Section):
 class DispatcherSettings(ServiceSettings):
     rabbitmq: RabbitSettings = RabbitSettings()
     dispatcher: DeliverySettings = DeliverySettings()
+    event_auth: EventAuthSettings = EventAuthSettings()  # the credential it sends the target
 
 
 def load_dispatcher_settings(profile: str | None = None) -> DispatcherSettings:

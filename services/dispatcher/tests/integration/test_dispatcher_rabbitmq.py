@@ -33,6 +33,7 @@ class Target:
 
     async def _handle(self, request: web.Request) -> web.Response:
         event = from_http(dict(request.headers), await request.read())
+        event.extensions["token"] = request.headers.get("X-ZipBob-Event-Token", "")
         status = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         self.received.append((event, status))
         return web.Response(status=status)
@@ -104,7 +105,7 @@ async def setup(
     )
     target = Target(free_port())
     config.target_url = f"http://127.0.0.1:{target.port}/"
-    dispatcher = Dispatcher(rabbit, config)
+    dispatcher = Dispatcher(rabbit, config, auth_headers={"X-ZipBob-Event-Token": "sesame"})
     dispatcher.start()
     await asyncio.wait_for(dispatcher.connected.wait(), 20)
     yield dispatcher, target, rabbit
@@ -140,6 +141,7 @@ async def test_retries_until_the_target_is_back_then_acks(setup) -> None:
     assert delivered == [event.id, gone.id]
     assert target.received[0][0].traceparent == event.traceparent
     assert target.received[0][0].data == {"product_id": "p1"}
+    assert target.received[0][0].extensions["token"] == "sesame"  # the sender credential
 
     async def settled() -> bool:
         depths = await asyncio.to_thread(

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from zipbob_platform import events, sections
+from zipbob_platform.event_auth import EventAuthSettings
 from zipbob_platform.sections import RabbitSettings, Section
 from zipbob_platform.settings import ServiceSettings, load_settings
 
@@ -119,6 +120,7 @@ class ReviewSettings(ServiceSettings):
     rabbitmq: RabbitSettings = RabbitSettings()
     catalog: CatalogSettings = CatalogSettings()
     review: ReviewSection = ReviewSection()
+    event_auth: EventAuthSettings = EventAuthSettings()  # who may POST /internal/events
 
     def unused_sections(self) -> dict[str, str]:
         unused = {}

@@ -9,7 +9,7 @@ an outbox relay can use either.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -36,8 +36,16 @@ class SinkRefused(Exception):
 
 
 class HttpSinkPublisher:
-    def __init__(self, subscriptions: Sequence[Subscription], *, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        subscriptions: Sequence[Subscription],
+        *,
+        timeout_seconds: float,
+        auth_headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.subscriptions = list(subscriptions)
+        # The sender's credential the receivers check (zipbob_platform.event_auth).
+        self.auth_headers = dict(auth_headers or {})
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self.state = "idle"
         self._session: aiohttp.ClientSession | None = None
@@ -64,6 +72,7 @@ class HttpSinkPublisher:
         self, session: aiohttp.ClientSession, sink: str, event: CloudEvent
     ) -> Exception | None:
         headers, body = to_http_binary(event)
+        headers = {**headers, **self.auth_headers}
         try:
             async with session.post(sink, data=body, headers=headers) as response:
                 status = response.status

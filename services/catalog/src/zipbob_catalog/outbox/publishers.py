@@ -31,8 +31,11 @@ class RabbitPublisher(ConfirmedPublisher):
 class HttpSinkPublisher(PlatformHttpSink):
     """The platform's HTTP fan-out on the catalog's ``outbox.http_subscriptions``."""
 
-    def __init__(self, settings: OutboxSettings) -> None:
+    def __init__(
+        self, settings: OutboxSettings, *, auth_headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(
             [Subscription(s.url, tuple(s.types)) for s in settings.http_subscriptions],
             timeout_seconds=settings.http_timeout_seconds,
+            auth_headers=auth_headers,  # event sender credential (event_auth)
         )

@@ -243,11 +243,14 @@ def start_summary_relay(
         )
     intents = intents_collection(database)
     if summaries.transport == "http":
+        from zipbob_platform.event_auth import outgoing_headers
         from zipbob_platform.messaging.http_sink import HttpSinkPublisher, Subscription
 
         publisher: Publisher = HttpSinkPublisher(
             [Subscription(s.url, tuple(s.types)) for s in summaries.http_subscriptions],
             timeout_seconds=summaries.http_timeout_seconds,
+            # The catalog checks the sender (local: the shared secret); none for K_SINK.
+            auth_headers=outgoing_headers(settings.event_auth),
         )
     else:
         from zipbob_platform.messaging import Broker, ConfirmedPublisher
