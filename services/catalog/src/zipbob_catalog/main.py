@@ -17,6 +17,8 @@ from starlette.responses import Response
 from zipbob_catalog.background import BackgroundWorkers
 from zipbob_catalog.db import ping
 from zipbob_catalog.migrate import upgrade_to_head
+from zipbob_catalog.products.errors import install_catalog_errors
+from zipbob_catalog.products.repository import SqlProducts
 from zipbob_catalog.products.views import router as products_router
 from zipbob_catalog.results.views import router as results_router
 from zipbob_catalog.runtime import CatalogRuntime
@@ -79,6 +81,8 @@ def create_app(
     app.add_exception_handler(DBAPIError, _database_unavailable)
     app.add_exception_handler(BotoCoreError, _object_store_unavailable)
     app.state.catalog = runtime
+    app.state.products = SqlProducts(runtime.sessions)
+    install_catalog_errors(app)
     app.state.workers = workers
     app.state.jwks_verifier = JwksVerifier(
         settings.auth, jwks_source or http_jwks_source(settings.auth.jwks_url)
