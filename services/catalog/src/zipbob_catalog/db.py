@@ -72,10 +72,14 @@ class Base(DeclarativeBase):
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
     kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
-    if not url.startswith("sqlite"):
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
-    else:
+    if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    if url.startswith("postgresql"):
+        # asyncpg prepares every statement; after five runs PostgreSQL may switch to a
+        # generic plan, blind to the search term (a seq scan for a rare word). Plan each.
+        kwargs["connect_args"] = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
     return create_async_engine(url, **kwargs)
 
 

@@ -9,13 +9,14 @@ Writes go through the ORM in the service layer.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Row, and_, func, literal, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from zipbob_catalog.outbox.writer import enqueue_event
@@ -26,6 +27,8 @@ from zipbob_catalog.products.models import Image, Product
 from zipbob_catalog.products.schemas import ProductQuery
 
 EXACT_TOTAL_UP_TO = 10_000
+# Past this many estimated hits, a PostgreSQL search reports the estimate (inexact).
+ESTIMATE_PAST = 3 * EXACT_TOTAL_UP_TO
 MAX_OFFSET = 10_000
 
 PRODUCT_COLUMNS = (
@@ -136,37 +139,124 @@ def _order(sort: str) -> tuple[Any, Any]:
 
 def _count(dialect: str, filters: list[ColumnElement[bool]], tokens: list[str]) -> Any:
     """count(*) of at most EXACT_TOTAL_UP_TO + 1 matching rows (never a full count)."""
-    if tokens and dialect == "sqlite":
-        inner = (
-            select(literal(1))
-            .select_from(search.sqlite_match_join())
-            .where(search.sqlite_match_where(tokens), *filters)
-        )
+    if tokens and dialect == "sqlite" and not filters:
+        source = search.FTS  # the FTS5 index alone answers
+        inner = select(literal(1)).select_from(source).where(search.sqlite_match_where(tokens))
+    elif tokens and dialect == "sqlite":
+        # IN (...) materialises the hits once; a join would re-run the MATCH per row.
+        inner = select(literal(1)).where(search.matches(dialect, tokens))
     else:
-        inner = select(literal(1)).select_from(Product.__table__).where(*filters)
-    limited = inner.limit(EXACT_TOTAL_UP_TO + 1).subquery()
+        inner = select(literal(1)).select_from(Product.__table__)
+    limited = inner.where(*filters).limit(EXACT_TOTAL_UP_TO + 1).subquery()
     return select(func.count()).select_from(limited).correlate(None).scalar_subquery()
 
 
-def _relevance_candidates(
-    dialect: str, filters: list[ColumnElement[bool]], tokens: list[str], snapshot: datetime
+def _snapshot_value(dialect: str, snapshot: str | None) -> Any:
+    if snapshot is None:
+        return None
+    try:
+        if dialect == "sqlite":
+            return int(snapshot)
+        parsed = datetime.fromisoformat(snapshot)
+        if parsed.tzinfo is None:
+            raise ValueError
+        return parsed
+    except ValueError:
+        raise InvalidCursor("the cursor is malformed") from None
+
+
+def _relevance_page(
+    dialect: str,
+    filters: list[ColumnElement[bool]],
+    tokens: list[str],
+    *,
+    snapshot: Any,
+    offset: int,
+    size: int,
 ) -> Any:
+    """The page of the ranked candidates: the newest CANDIDATES matches (bounded by the
+    first page's newest one, so later inserts do not shift a walk), ordered by score.
+    Only the page's rows are joined back to ``products``."""
     if dialect == "sqlite":
-        return (
-            select(Product.id.label("cid"), search.SQLITE_SCORE.label("score"))
-            .select_from(search.sqlite_match_join())
-            .where(search.sqlite_match_where(tokens), Product.created_at <= snapshot, *filters)
-            .order_by(search.SQLITE_FTS_ROWID.desc())
-            .limit(search.CANDIDATES)
-            .subquery()
+        # FTS5 hits newest first as a streamed subquery (the LIMIT keeps SQLite from
+        # flattening it into a join that would re-run the MATCH for every product row).
+        rowid = search.SQLITE_FTS_ROWID
+        hits = select(rowid.label("r"), search.SQLITE_SCORE.label("s")).where(
+            search.sqlite_match_where(tokens)
         )
-    return (
-        select(Product.id.label("cid"), search.score(dialect, tokens).label("score"))
-        .where(Product.created_at <= snapshot, *filters)
-        .order_by(Product.created_at.desc(), Product.id.desc())
-        .limit(search.CANDIDATES)
-        .subquery()
+        if snapshot is not None:
+            hits = hits.where(rowid <= snapshot)
+        if filters:
+            streamed = hits.order_by(rowid.desc()).limit(1_000_000_000).subquery("hits")
+            base = (
+                select(
+                    streamed.c.r.label("cid"), streamed.c.r.label("ck"), streamed.c.s.label("score")
+                )
+                .select_from(streamed)
+                .join(Product, literal_column("products.search_rowid") == streamed.c.r)
+                .where(*filters)
+                .order_by(streamed.c.r.desc())
+            )
+        else:
+            base = (
+                select(rowid.label("cid"), rowid.label("ck"), search.SQLITE_SCORE.label("score"))
+                .where(search.sqlite_match_where(tokens))
+                .order_by(rowid.desc())
+            )
+            if snapshot is not None:
+                base = base.where(rowid <= snapshot)
+    else:
+        base = (
+            select(
+                Product.id.label("cid"),
+                Product.created_at.label("ck"),
+                search.score(dialect, tokens).label("score"),
+            )
+            .where(*filters)
+            .order_by(Product.created_at.desc(), Product.id.desc())
+        )
+        if snapshot is not None:
+            base = base.where(Product.created_at <= snapshot)
+    candidates = base.limit(search.CANDIDATES).subquery("candidates")
+    top = (
+        select(
+            candidates.c.cid,
+            candidates.c.score,
+            candidates.c.ck,
+            func.max(candidates.c.ck).over().label("snap"),
+        )
+        .order_by(candidates.c.score.desc(), candidates.c.ck.desc(), candidates.c.cid.desc())
+        .offset(offset)
+        .limit(size + 1)
+        .subquery("top")
     )
+    key = literal_column("products.search_rowid") if dialect == "sqlite" else Product.id
+    total = _count(dialect, filters, tokens).label("total")
+    return (
+        select(*PRODUCT_COLUMNS, top.c.snap, total)
+        .join(top, top.c.cid == key)
+        .order_by(top.c.score.desc(), top.c.ck.desc(), top.c.cid.desc())
+    )
+
+
+async def _search_estimate(session: AsyncSession, tokens: list[str]) -> int | None:
+    """PostgreSQL's own row estimate for a search with no other filter (its tsvector
+    statistics are close: 305,441 estimated for 299,990 hits here). Counting 10,001 hits of
+    a common prefix costs more than the whole page, so far past the bound we estimate."""
+    statement = (
+        select(literal(1))
+        .select_from(Product.__table__)
+        .where(search.matches("postgresql", tokens))
+    )
+    compiled = statement.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+    )
+    result = await session.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}"))
+    plan = result.scalar_one()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    rows = plan[0]["Plan"].get("Plan Rows")
+    return int(rows) if rows is not None else None
 
 
 async def list_products(
@@ -178,21 +268,34 @@ async def list_products(
         return ProductPage(query.page, [], {}, 0, True, None)
     filters = _filters(query, dialect, tokens)
     page = cursor.page if cursor else query.page
-    total = _count(dialect, filters, tokens).label("total")
-    if query.sort == "relevance" and tokens:
-        snapshot = datetime.fromisoformat(cursor.snapshot) if cursor and cursor.snapshot else now
+    relevance = query.sort == "relevance" and bool(tokens)
+    estimate = None
+    if tokens and dialect == "postgresql" and len(filters) == 1:
+        guess = await _search_estimate(session, tokens)
+        if guess is not None and guess > ESTIMATE_PAST:
+            estimate = guess
+    total: Any = literal(-1) if estimate is not None else _count(dialect, filters, tokens)
+    sort = query.sort if query.sort != "relevance" else "newest"
+    if relevance:
         offset = cursor.offset if cursor else (query.page - 1) * query.size
-        candidates = _relevance_candidates(dialect, filters, tokens, snapshot)
+        statement = _relevance_page(
+            dialect,
+            filters,
+            tokens,
+            snapshot=_snapshot_value(dialect, cursor.snapshot if cursor else None),
+            offset=offset,
+            size=query.size,
+        )
+        if estimate is not None:
+            statement = statement.with_only_columns(
+                *statement.selected_columns[:-1], total.label("total")
+            )
+    else:
         statement = (
-            select(*PRODUCT_COLUMNS, total)
-            .join(candidates, candidates.c.cid == Product.id)
-            .order_by(candidates.c.score.desc(), Product.created_at.desc(), Product.id.desc())
-            .offset(offset)
+            select(*PRODUCT_COLUMNS, total.label("total"))
+            .order_by(*_order(sort))
             .limit(query.size + 1)
         )
-    else:
-        sort = query.sort if query.sort != "relevance" else "newest"
-        statement = select(*PRODUCT_COLUMNS, total).order_by(*_order(sort)).limit(query.size + 1)
         if tokens and dialect == "sqlite":
             statement = statement.where(search.matches(dialect, tokens))
         statement = statement.where(*filters)
@@ -203,7 +306,9 @@ async def list_products(
     rows = list((await session.execute(statement)).all())
     more = len(rows) > query.size
     rows = rows[: query.size]
-    if rows:
+    if estimate is not None:
+        counted = estimate
+    elif rows:
         counted = int(rows[0].total)
     else:
         counted = int(
@@ -212,27 +317,34 @@ async def list_products(
     next_cursor = None
     if more:
         last = rows[-1]
-        if query.sort == "relevance" and tokens:
+        if relevance:
+            snap = last.snap
             next_cursor = Cursor(
                 sort="relevance",
                 page=page + 1,
                 offset=offset + query.size,
-                snapshot=snapshot.isoformat(),
+                snapshot=str(snap) if dialect == "sqlite" else _aware(snap).isoformat(),
             )
         else:
             key_column = KEYSET_SORTS[sort][0]
             value = getattr(last, key_column.key)
             next_cursor = Cursor(sort=sort, page=page + 1, after=(_key_json(sort, value), last.id))
     images = await images_of(session, [row.id for row in rows]) if rows else {}
-    exact = counted <= EXACT_TOTAL_UP_TO
+    exact = estimate is None and counted <= EXACT_TOTAL_UP_TO
     return ProductPage(
         page=page,
         rows=rows,
         images=images,
-        total=counted if exact else EXACT_TOTAL_UP_TO,
+        total=counted if counted <= EXACT_TOTAL_UP_TO or estimate else EXACT_TOTAL_UP_TO,
         total_exact=exact,
         next_cursor=next_cursor,
     )
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):  # a window function's result may lose the column type
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
 
 
 async def images_of(session: AsyncSession, product_ids: list[str]) -> dict[str, list[Row[Any]]]:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     column,
     func,
     literal_column,
+    select,
     table,
     text,
 )
@@ -74,7 +75,8 @@ def matches(dialect: str, tokens: list[str]) -> ColumnElement[bool]:
         return literal_column("products.search").op("@@")(_pg_query(tokens))  # type: ignore[no-any-return]
     if dialect in ("mysql", "mariadb"):
         return _mariadb_match(tokens)  # type: ignore[no-any-return]
-    return literal_column("products.search_rowid").in_(_sqlite_rowids(tokens))
+    rowids = select(FTS.c.rowid).where(sqlite_match_where(tokens))
+    return literal_column("products.search_rowid").in_(rowids)
 
 
 def score(dialect: str, tokens: list[str]) -> ColumnElement[Any]:
@@ -95,20 +97,12 @@ def _mariadb_match(tokens: list[str]) -> Any:
     return mysql.match(Product.name, Product.description, against=against).in_boolean_mode()
 
 
-def _sqlite_rowids(tokens: list[str]) -> Any:
-    return (
-        text("SELECT rowid FROM products_fts WHERE products_fts MATCH :search_q")
-        .bindparams(search_q=sqlite_fts_query(tokens))
-        .columns()
-    )
-
-
-_FTS = table("products_fts", column("rowid", Integer))
+FTS = table("products_fts", column("rowid", Integer))
 
 
 def sqlite_match_join() -> Join:
     """FROM clause joining FTS5 hits to their products (bm25 exists only in such a query)."""
-    return _FTS.join(Product.__table__, literal_column("products.search_rowid") == _FTS.c.rowid)
+    return FTS.join(Product.__table__, literal_column("products.search_rowid") == FTS.c.rowid)
 
 
 def sqlite_match_where(tokens: list[str]) -> TextClause:
@@ -116,4 +110,4 @@ def sqlite_match_where(tokens: list[str]) -> TextClause:
 
 
 SQLITE_SCORE = literal_column("-bm25(products_fts, 10.0, 1.0)")  # bm25: lower is better
-SQLITE_FTS_ROWID = _FTS.c.rowid
+SQLITE_FTS_ROWID = FTS.c.rowid
