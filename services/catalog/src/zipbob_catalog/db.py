@@ -71,7 +71,11 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+    # No pre-ping: on asyncpg it is BEGIN + SELECT + ROLLBACK on every checkout, more than
+    # the read itself. A connection gone stale (database restarted) fails its statement
+    # once, SQLAlchemy sees the disconnect and drops the pool, and the caller gets a 503
+    # with Retry-After; pool_recycle keeps idle connections younger than server timeouts.
+    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:

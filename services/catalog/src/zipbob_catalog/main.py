@@ -81,7 +81,7 @@ def create_app(
     app.add_exception_handler(DBAPIError, _database_unavailable)
     app.add_exception_handler(BotoCoreError, _object_store_unavailable)
     app.state.catalog = runtime
-    app.state.products = SqlProducts(runtime.sessions)
+    app.state.products = SqlProducts(runtime.sessions, runtime.engine)
     install_catalog_errors(app)
     app.state.workers = workers
     app.state.jwks_verifier = JwksVerifier(

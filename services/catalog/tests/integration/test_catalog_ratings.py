@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 
 import httpx
@@ -137,7 +138,12 @@ def _review_settings(*, mongo_url: str, redis_url: str, catalog_url: str, databa
             "service": "review",
             "profile": "test",
             "logging": {"access_log": False, "level": "WARNING"},
-            "mongo": {"url": mongo_url, "database": database},
+            "mongo": {
+                "url": mongo_url,
+                "database": database,
+                "server_selection_timeout_ms": 10_000,
+                "socket_timeout_ms": 20_000,
+            },
             "redis": {"url": redis_url},
             "catalog": {"url": catalog_url, "timeout_seconds": 5},
             "review": {"cache": {"key_prefix": unique_name("zbtest:catalog-ratings")}},
@@ -169,11 +175,18 @@ async def test_rebuild_recomputes_ratings_from_a_real_review_service(
     review_url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=review_url, timeout=30) as review:
-            for _ in range(400):
-                if server.started:
-                    break
+            deadline = time.monotonic() + 60
+            while not server.started:
                 assert not task.done(), "the review service did not start"
+                assert time.monotonic() < deadline, "the review service did not start in 60s"
                 await asyncio.sleep(0.025)
+            while (await review.get("/healthz/ready")).status_code != 200:
+                assert time.monotonic() < deadline, "the review service never became ready"
+                await asyncio.sleep(0.05)
+            deps = getattr(app.state, "review_deps", None)
+            while deps is not None and not getattr(deps.repository, "schema_ready", True):
+                assert time.monotonic() < deadline, "review storage not prepared"
+                await asyncio.sleep(0.05)
             for product_id, ratings in zip(ids[:2], ([5, 4], [2]), strict=True):
                 for rating in ratings:
                     response = await review.post(

@@ -16,8 +16,19 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, literal, literal_column, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    and_,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from zipbob_catalog.outbox.writer import enqueue_event
 from zipbob_catalog.products import search
@@ -26,6 +37,7 @@ from zipbob_catalog.products.errors import InvalidCursor
 from zipbob_catalog.products.models import Image, Product
 from zipbob_catalog.products.schemas import ProductQuery
 
+Reader = AsyncConnection  # what the read functions run on
 EXACT_TOTAL_UP_TO = 10_000
 # Past this many estimated hits, a PostgreSQL search reports the estimate (inexact).
 ESTIMATE_PAST = 3 * EXACT_TOTAL_UP_TO
@@ -239,7 +251,7 @@ def _relevance_page(
     )
 
 
-async def _search_estimate(session: AsyncSession, tokens: list[str]) -> int | None:
+async def _search_estimate(session: Reader, tokens: list[str]) -> int | None:
     """PostgreSQL's own row estimate for a search with no other filter (its tsvector
     statistics are close: 305,441 estimated for 299,990 hits here). Counting 10,001 hits of
     a common prefix costs more than the whole page, so far past the bound we estimate."""
@@ -248,9 +260,7 @@ async def _search_estimate(session: AsyncSession, tokens: list[str]) -> int | No
         .select_from(Product.__table__)
         .where(search.matches("postgresql", tokens))
     )
-    compiled = statement.compile(
-        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
-    )
+    compiled = statement.compile(dialect=session.dialect, compile_kwargs={"literal_binds": True})
     result = await session.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}"))
     plan = result.scalar_one()
     if isinstance(plan, str):
@@ -260,9 +270,9 @@ async def _search_estimate(session: AsyncSession, tokens: list[str]) -> int | No
 
 
 async def list_products(
-    session: AsyncSession, query: ProductQuery, *, cursor: Cursor | None, now: datetime
+    session: Reader, query: ProductQuery, *, cursor: Cursor | None, now: datetime
 ) -> ProductPage:
-    dialect = session.get_bind().dialect.name
+    dialect = session.dialect.name
     tokens = search.search_tokens(query.q) if query.q else []
     if query.q and not tokens:
         return ProductPage(query.page, [], {}, 0, True, None)
@@ -347,7 +357,7 @@ def _aware(value: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
 
 
-async def images_of(session: AsyncSession, product_ids: list[str]) -> dict[str, list[Row[Any]]]:
+async def images_of(session: Reader, product_ids: list[str]) -> dict[str, list[Row[Any]]]:
     statement = (
         select(*IMAGE_COLUMNS)
         .where(Image.product_id.in_(product_ids))
@@ -360,16 +370,19 @@ async def images_of(session: AsyncSession, product_ids: list[str]) -> dict[str, 
 
 
 IMAGE_PREFIX = "image_"
+# Built once with a bound parameter: every call reuses the same statement object (and so
+# SQLAlchemy's compiled form) instead of constructing and hashing a new one.
 _ONE = (
     select(*PRODUCT_COLUMNS, *(c.label(f"{IMAGE_PREFIX}{c.key}") for c in IMAGE_COLUMNS))
     .outerjoin(Image, Image.product_id == Product.id)
+    .where(Product.id == bindparam("product_id"))
     .order_by(Image.created_at)
 )
 
 
-async def read_product(session: AsyncSession, product_id: str) -> tuple[Row[Any], list[Any]] | None:
+async def read_product(session: Reader, product_id: str) -> tuple[Row[Any], list[Any]] | None:
     """A product row and its image rows in one round trip, or None."""
-    rows = (await session.execute(_ONE.where(Product.id == product_id))).all()
+    rows = (await session.execute(_ONE, {"product_id": product_id})).all()
     if not rows:
         return None
     images = [row for row in rows if row._mapping[f"{IMAGE_PREFIX}id"] is not None]
@@ -425,8 +438,11 @@ class SqlProducts:
     """Products on SQL: reads (Core, one session each) and transactions (ORM writes with
     their outbox rows, committed together or not at all)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine) -> None:
         self.sessions = sessions
+        # Reads are single statements (a page and its images: two), so they run without a
+        # transaction: no BEGIN/ROLLBACK round trips, no ORM session.
+        self.reads = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlProductTransaction]:
@@ -435,18 +451,16 @@ class SqlProducts:
 
     async def exists_owned_by(self, product_id: str) -> str | None:
         """The seller id of the product, or None when it does not exist."""
-        async with self.sessions() as session:
-            result = await session.execute(
-                select(Product.seller_id).where(Product.id == product_id)
-            )
+        async with self.reads.connect() as conn:
+            result = await conn.execute(select(Product.seller_id).where(Product.id == product_id))
             return result.scalar_one_or_none()
 
     async def read(self, product_id: str) -> tuple[Row[Any], list[Any]] | None:
-        async with self.sessions() as session:
-            return await read_product(session, product_id)
+        async with self.reads.connect() as conn:
+            return await read_product(conn, product_id)
 
     async def list(
         self, query: ProductQuery, *, cursor: Cursor | None, now: datetime
     ) -> ProductPage:
-        async with self.sessions() as session:
-            return await list_products(session, query, cursor=cursor, now=now)
+        async with self.reads.connect() as conn:
+            return await list_products(conn, query, cursor=cursor, now=now)

@@ -46,14 +46,14 @@ SellerDep = Annotated[Principal, Depends(require_role("seller"))]
 SellerOrAdminDep = Annotated[Principal, Depends(require_role("seller", "admin"))]
 
 
-def runtime_of(request: Request) -> CatalogRuntime:
+async def runtime_of(request: Request) -> CatalogRuntime:
     return request.app.state.catalog  # type: ignore[no-any-return]
 
 
 RuntimeDep = Annotated[CatalogRuntime, Depends(runtime_of)]
 
 
-def products_of(request: Request) -> SqlProducts:
+async def products_of(request: Request) -> SqlProducts:
     return request.app.state.products  # type: ignore[no-any-return]
 
 
