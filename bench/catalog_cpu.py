@@ -90,9 +90,8 @@ async def main_async(args: argparse.Namespace) -> None:
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
-            path, query = (
-                (f"/api/products/{product_id}", "") if args.profile == "id" else ("/api/products", "")
-            )
+            by_id = args.profile == "id"
+            path, query = (f"/api/products/{product_id}", "") if by_id else ("/api/products", "")
             for _ in range(args.requests):
                 await call(app, path, query)
             profiler.disable()
