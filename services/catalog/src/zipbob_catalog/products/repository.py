@@ -236,6 +236,8 @@ def _relevance_page(
             candidates.c.score,
             candidates.c.ck,
             func.max(candidates.c.ck).over().label("snap"),
+            # All the candidates: fewer than the cap means every match, an exact total.
+            func.count().over().label("ncand"),
         )
         .order_by(candidates.c.score.desc(), candidates.c.ck.desc(), candidates.c.cid.desc())
         .offset(offset)
@@ -243,9 +245,8 @@ def _relevance_page(
         .subquery("top")
     )
     key = literal_column("products.search_rowid") if dialect == "sqlite" else Product.id
-    total = _count(dialect, filters, tokens).label("total")
     return (
-        select(*PRODUCT_COLUMNS, top.c.snap, total)
+        select(*PRODUCT_COLUMNS, top.c.snap, top.c.ncand)
         .join(top, top.c.cid == key)
         .order_by(top.c.score.desc(), top.c.ck.desc(), top.c.cid.desc())
     )
@@ -269,6 +270,28 @@ async def _search_estimate(session: Reader, tokens: list[str]) -> int | None:
     return int(rows) if rows is not None else None
 
 
+async def _estimate_if_broad(
+    session: Reader, dialect: str, filters: list[ColumnElement[bool]], tokens: list[str]
+) -> int | None:
+    """PostgreSQL, a search and no other filter: the planner's estimate when it is far
+    past the exact bound, else None (then the capped count runs)."""
+    if not (tokens and dialect == "postgresql" and len(filters) == 1):
+        return None
+    guess = await _search_estimate(session, tokens)
+    return guess if guess is not None and guess > ESTIMATE_PAST else None
+
+
+async def _total(
+    session: Reader, dialect: str, filters: list[ColumnElement[bool]], tokens: list[str]
+) -> tuple[int, bool]:
+    """(total, estimated?) in a statement of its own."""
+    estimate = await _estimate_if_broad(session, dialect, filters, tokens)
+    if estimate is not None:
+        return estimate, True
+    counted = (await session.execute(select(_count(dialect, filters, tokens)))).scalar_one()
+    return int(counted), False
+
+
 async def list_products(
     session: Reader, query: ProductQuery, *, cursor: Cursor | None, now: datetime
 ) -> ProductPage:
@@ -279,12 +302,6 @@ async def list_products(
     filters = _filters(query, dialect, tokens)
     page = cursor.page if cursor else query.page
     relevance = query.sort == "relevance" and bool(tokens)
-    estimate = None
-    if tokens and dialect == "postgresql" and len(filters) == 1:
-        guess = await _search_estimate(session, tokens)
-        if guess is not None and guess > ESTIMATE_PAST:
-            estimate = guess
-    total: Any = literal(-1) if estimate is not None else _count(dialect, filters, tokens)
     sort = query.sort if query.sort != "relevance" else "newest"
     if relevance:
         offset = cursor.offset if cursor else (query.page - 1) * query.size
@@ -296,11 +313,15 @@ async def list_products(
             offset=offset,
             size=query.size,
         )
-        if estimate is not None:
-            statement = statement.with_only_columns(
-                *statement.selected_columns[:-1], total.label("total")
-            )
+        rows = list((await session.execute(statement)).all())
+        candidates = int(rows[0].ncand) if rows else None
+        if candidates is not None and candidates < search.CANDIDATES:
+            counted, estimated = candidates, False  # every match was a candidate
+        else:
+            counted, estimated = await _total(session, dialect, filters, tokens)
     else:
+        estimate = await _estimate_if_broad(session, dialect, filters, tokens)
+        total: Any = literal(-1) if estimate is not None else _count(dialect, filters, tokens)
         statement = (
             select(*PRODUCT_COLUMNS, total.label("total"))
             .order_by(*_order(sort))
@@ -313,17 +334,15 @@ async def list_products(
             statement = statement.where(_after(sort, cursor.after))
         else:
             statement = statement.offset((query.page - 1) * query.size)
-    rows = list((await session.execute(statement)).all())
+        rows = list((await session.execute(statement)).all())
+        if estimate is not None:
+            counted, estimated = estimate, True
+        elif rows:
+            counted, estimated = int(rows[0].total), False
+        else:
+            counted, estimated = await _total(session, dialect, filters, tokens)
     more = len(rows) > query.size
     rows = rows[: query.size]
-    if estimate is not None:
-        counted = estimate
-    elif rows:
-        counted = int(rows[0].total)
-    else:
-        counted = int(
-            (await session.execute(select(_count(dialect, filters, tokens)))).scalar_one()
-        )
     next_cursor = None
     if more:
         last = rows[-1]
@@ -340,12 +359,12 @@ async def list_products(
             value = getattr(last, key_column.key)
             next_cursor = Cursor(sort=sort, page=page + 1, after=(_key_json(sort, value), last.id))
     images = await images_of(session, [row.id for row in rows]) if rows else {}
-    exact = estimate is None and counted <= EXACT_TOTAL_UP_TO
+    exact = not estimated and counted <= EXACT_TOTAL_UP_TO
     return ProductPage(
         page=page,
         rows=rows,
         images=images,
-        total=counted if counted <= EXACT_TOTAL_UP_TO or estimate else EXACT_TOTAL_UP_TO,
+        total=counted if counted <= EXACT_TOTAL_UP_TO or estimated else EXACT_TOTAL_UP_TO,
         total_exact=exact,
         next_cursor=next_cursor,
     )

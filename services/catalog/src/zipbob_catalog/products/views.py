@@ -33,8 +33,9 @@ from zipbob_platform.problems import Problem
 
 router = APIRouter(prefix="/api/products", tags=["products"])
 IMAGE_FIELD = "image"
-# Public reads: any cache may keep them briefly, then revalidates with If-None-Match.
-CACHE_CONTROL = "public, max-age=5, must-revalidate"
+# Public reads: any cache may store them but revalidates each use (If-None-Match -> 304),
+# so a seller watching a photo become ready never sees a stale copy.
+CACHE_CONTROL = "public, no-cache"
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
