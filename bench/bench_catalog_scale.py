@@ -133,13 +133,13 @@ async def bench_backend(backend: str, rows: int, n: int) -> list[str]:
     seeded = await catalog_seed.ensure_seeded(backend, url, rows)
     seed_note = "reused" if seeded is None else f"seeded in {seeded:.0f}s"
     app = create_app(settings_for(url))
-    runtime = app.state.catalog
-    capture = Capture(runtime.engine)
     failures = []
     print(f"\n{backend}, {rows:,} products ({seed_note}); {n} sequential requests per line")
     header = f"{'line':<26} {'hits':>9} {'catalog p50/p99 ms':>19} {'SQL alone p50/p99':>18}"
     print(header)
     async with app.router.lifespan_context(app):
+        runtime = app.state.container.runtime
+        capture = Capture(runtime.engine)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
             started = time.monotonic()

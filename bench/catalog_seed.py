@@ -391,7 +391,7 @@ def _migration_0002() -> Any:
 
 async def database_url(backend: str, rows: int) -> str:
     """The bench's own database for ``rows`` products (created if missing, kept after)."""
-    from zipbob_platform.testing import MARIADB_ADMIN_URL, POSTGRES_ADMIN_URL
+    from zipbob_devkit.testing import MARIADB_ADMIN_URL, POSTGRES_ADMIN_URL
 
     name = f"zipbob_bench_scale_{rows}"
     if backend == "sqlite":

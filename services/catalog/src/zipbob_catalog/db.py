@@ -6,16 +6,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, text
+from sqlalchemy import BigInteger, DateTime
 from sqlalchemy.dialects import mysql
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from zipbob_platform import sql
 
 # Money is stored as an integer count of thousandths: exact on SQLite too (its NUMERIC
 # affinity would turn decimals into floats), and enough for every ISO 4217 minor unit.
@@ -71,20 +68,10 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    # No pre-ping: on asyncpg it is BEGIN + SELECT + ROLLBACK on every checkout, more than
-    # the read itself. A connection gone stale (database restarted) fails its statement
-    # once, SQLAlchemy sees the disconnect and drops the pool, and the caller gets a 503
-    # with Retry-After; pool_recycle keeps idle connections younger than server timeouts.
-    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 30}
-    else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
-    if url.startswith("postgresql"):
-        # asyncpg prepares every statement; after five runs PostgreSQL may switch to a
-        # generic plan, blind to the search term (a seq scan for a rare word). Plan each.
-        kwargs["connect_args"] = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
-    return create_async_engine(url, **kwargs)
+    # No pre-ping: a read costs less than the ping did; a connection gone stale (database
+    # restarted) fails once with a 503 + Retry-After and SQLAlchemy drops it. Custom plans:
+    # a generic plan does not see the search term (a seq scan for a rare word).
+    return sql.create_engine(url, pool_size=pool_size, echo=echo, pre_ping=False, custom_plans=True)
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -96,5 +83,4 @@ def supports_skip_locked(engine: AsyncEngine) -> bool:
 
 
 async def ping(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+    await sql.ping(engine)

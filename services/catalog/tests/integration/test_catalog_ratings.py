@@ -16,10 +16,10 @@ from sqlalchemy import update
 from zipbob_catalog.products.models import Product
 from zipbob_catalog.ratings.rebuild import rebuild_ratings
 from zipbob_catalog.ratings.schemas import SUMMARY_CHANGED
+from zipbob_devkit.embedded import free_port
+from zipbob_devkit.testing import unique_name
 from zipbob_platform.auth import static_jwks_source
 from zipbob_platform.cloudevents import new_event, to_http_binary
-from zipbob_platform.embedded import free_port
-from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
 

@@ -12,6 +12,7 @@ import httpx
 import pika
 import pytest
 
+from zipbob_devkit.testing import rabbitmq_url, s3_server, unique_name  # noqa: F401
 from zipbob_platform.cloudevents import (
     CloudEvent,
     from_amqp,
@@ -19,7 +20,6 @@ from zipbob_platform.cloudevents import (
     to_http_binary,
     to_http_structured,
 )
-from zipbob_platform.testing import rabbitmq_url, s3_server, unique_name  # noqa: F401
 from zipbob_resizer.main import create_app
 from zipbob_resizer.settings import ResizerSettings
 
@@ -118,10 +118,10 @@ def results(rabbitmq_url: str, names: dict[str, str]) -> Iterator[ResultQueue]: 
 @pytest.fixture
 async def client(settings: ResizerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
-        yield http
-    await app.state.resizer.sender.close()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
+            yield http
 
 
 async def post(
@@ -163,3 +163,16 @@ def deleted_event(product_id: str, image_ids: list[str]) -> CloudEvent:
 def object_keys(s3: Any, bucket: str, product_id: str) -> list[str]:
     listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"products/{product_id}/")
     return sorted(obj["Key"] for obj in listing.get("Contents", []))
+
+
+async def post_with_s3_unreachable(settings: ResizerSettings, event: CloudEvent) -> httpx.Response:
+    """POST ``event`` to a resizer whose S3 endpoint is a closed port."""
+    broken = settings.model_copy(deep=True)
+    broken.s3.endpoint_url = "http://127.0.0.1:9"
+    broken.s3.timeout_seconds = 1
+    app = create_app(broken)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
+    ):
+        return await post(http, event)

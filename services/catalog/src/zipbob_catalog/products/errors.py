@@ -1,29 +1,18 @@
-"""The catalog's domain errors: raised by the service layer, mapped to problem+json once.
-
-Plain exceptions carrying the HTTP status and title they become, so the service layer
-never imports HTTP machinery; ``install_catalog_errors`` registers the single mapping.
-(When the platform gains a shared DomainError base, these can derive from it unchanged.)
-"""
+"""The catalog's domain errors: raised by the service layer, answered as problem+json by
+the platform's one DomainError handler (zipbob_platform.problems); the service layer
+never imports HTTP machinery."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-from zipbob_platform.problems import PROBLEM_BASE, problem_response
+from zipbob_platform.problems import PROBLEM_BASE, DomainError
 
 
-class CatalogError(Exception):
-    status: ClassVar[int] = 400
-    title: ClassVar[str] = "Bad request"
-    type_: ClassVar[str | None] = None
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+class CatalogError(DomainError):
+    status = 400
 
 
 class ProductNotFound(CatalogError):
-    status, title = 404, "Not Found"
+    status = 404
 
     def __init__(self, product_id: str) -> None:
         super().__init__(f"product {product_id} does not exist")
@@ -31,7 +20,7 @@ class ProductNotFound(CatalogError):
 
 
 class NotOwner(CatalogError):
-    status, title = 403, "Forbidden"
+    status, type_ = 403, PROBLEM_BASE + "forbidden"
 
 
 class InvalidProduct(CatalogError):
@@ -44,18 +33,3 @@ class InvalidCursor(CatalogError):
 
 class PageTooDeep(CatalogError):
     status, title, type_ = 422, "Validation failed", PROBLEM_BASE + "page-too-deep"
-
-
-async def _on_catalog_error(request: Any, exc: Exception) -> Any:
-    assert isinstance(exc, CatalogError)
-    return problem_response(
-        exc.status,
-        exc.detail,
-        title=exc.title,
-        type_=exc.type_,
-        instance=request.url.path,
-    )
-
-
-def install_catalog_errors(app: Any) -> None:
-    app.add_exception_handler(CatalogError, _on_catalog_error)

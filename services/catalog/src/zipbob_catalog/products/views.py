@@ -48,14 +48,14 @@ SellerOrAdminDep = Annotated[Principal, Depends(require_role("seller", "admin"))
 
 
 async def runtime_of(request: Request) -> CatalogRuntime:
-    return request.app.state.catalog  # type: ignore[no-any-return]
+    return request.app.state.container.runtime  # type: ignore[no-any-return]
 
 
 RuntimeDep = Annotated[CatalogRuntime, Depends(runtime_of)]
 
 
 async def products_of(request: Request) -> SqlProducts:
-    return request.app.state.products  # type: ignore[no-any-return]
+    return request.app.state.container.products  # type: ignore[no-any-return]
 
 
 ProductsDep = Annotated[SqlProducts, Depends(products_of)]
