@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Row,
     and_,
     bindparam,
@@ -293,6 +294,79 @@ async def _total(
     return int(counted), False
 
 
+_BROWSE: dict[tuple[Any, ...], Any] = {}
+
+
+def _browse_statement(
+    query: ProductQuery, *, sort: str, cursor: Cursor | None
+) -> tuple[Any, dict[str, Any]]:
+    """A listing without ``q``: the statement for this shape (filters present, sort,
+    cursor or offset, size) is built once with bound parameters and reused, so a browse
+    request neither constructs nor hashes a new statement tree."""
+    shape = (
+        sort,
+        query.category is not None,
+        query.seller_id is not None,
+        query.min_rating is not None,
+        cursor is not None,
+        query.size,
+    )
+    params: dict[str, Any] = {}
+    if query.category is not None:
+        params["f_category"] = query.category
+    if query.seller_id is not None:
+        params["f_seller"] = query.seller_id
+    if query.min_rating is not None:
+        params["f_rating"] = int(query.min_rating * 100)
+    if cursor is not None:
+        after = cursor.after
+        params["k_value"] = _sort_key_value(sort, after[0])
+        if not isinstance(after[1], str) or len(after[1]) > 36:
+            raise InvalidCursor("the cursor is malformed")
+        params["k_id"] = after[1]
+    else:
+        params["page_offset"] = (query.page - 1) * query.size
+    statement = _BROWSE.get(shape)
+    if statement is None:
+        statement = _BROWSE[shape] = _build_browse(shape)
+    return statement, params
+
+
+def _build_browse(shape: tuple[Any, ...]) -> Any:
+    sort, category, seller, rating, keyset, size = shape
+    filters: list[ColumnElement[bool]] = []
+    if category:
+        filters.append(Product.category == bindparam("f_category"))
+    if seller:
+        filters.append(Product.seller_id == bindparam("f_seller"))
+    if rating:
+        filters.append(Product.rating_hundredths >= bindparam("f_rating"))
+    limited = (
+        select(literal(1))
+        .select_from(Product.__table__)
+        .where(*filters)
+        .limit(EXACT_TOTAL_UP_TO + 1)
+        .subquery()
+    )
+    total = select(func.count()).select_from(limited).correlate(None).scalar_subquery()
+    statement = (
+        select(*PRODUCT_COLUMNS, total.label("total"))
+        .where(*filters)
+        .order_by(*_order(sort))
+        .limit(size + 1)
+    )
+    if keyset:
+        column, descending = KEYSET_SORTS[sort]
+        key = bindparam("k_value", type_=column.type)
+        last = bindparam("k_id", type_=Product.id.type)
+        if descending:
+            after = and_(column <= key, or_(column < key, and_(column == key, Product.id < last)))
+        else:
+            after = and_(column >= key, or_(column > key, and_(column == key, Product.id > last)))
+        return statement.where(after)
+    return statement.offset(bindparam("page_offset", type_=Integer))
+
+
 async def list_products(
     session: Reader, query: ProductQuery, *, cursor: Cursor | None, now: datetime
 ) -> ProductPage:
@@ -322,6 +396,13 @@ async def list_products(
             # Counting 10,001 InnoDB FULLTEXT hits costs seconds (2.7 s for a common word):
             # a broad MariaDB search reports its candidates as a lower bound instead.
             counted, estimated = candidates, True
+        else:
+            counted, estimated = await _total(session, dialect, filters, tokens)
+    elif not tokens:
+        statement, params = _browse_statement(query, sort=sort, cursor=cursor)
+        rows = list((await session.execute(statement, params)).all())
+        if rows:
+            counted, estimated = int(rows[0].total), False
         else:
             counted, estimated = await _total(session, dialect, filters, tokens)
     else:
