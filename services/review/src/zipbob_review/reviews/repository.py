@@ -126,6 +126,8 @@ class ReviewRepository:
                 },
                 return_document=ReturnDocument.AFTER,
             )
+        if document is None:  # the upsert above created it; only a concurrent delete removes it
+            raise RuntimeError(f"the version document of {product_id} vanished")
         return int(document["version"])
 
     async def mark_deleted(self, product_id: str, *, now: datetime) -> bool:
