@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -491,7 +491,7 @@ async def read_product(session: Reader, product_id: str) -> tuple[Row[Any], list
     if not rows:
         return None
     images = [row for row in rows if row._mapping[f"{IMAGE_PREFIX}id"] is not None]
-    return rows[0], images
+    return cast("Row[Any]", rows[0]), images
 
 
 async def get_product(

@@ -32,7 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.sql.expression import TextClause
+from sqlalchemy.sql.expression import BindParameter, ColumnClause, TextClause
 
 from zipbob_catalog.products.models import Product
 
@@ -72,9 +72,9 @@ def sqlite_fts_query(tokens: list[str]) -> str:
 def matches(dialect: str, tokens: list[str]) -> ColumnElement[bool]:
     """A WHERE clause on ``products`` that keeps the rows matching every token."""
     if dialect == "postgresql":
-        return literal_column("products.search").op("@@")(_pg_query(tokens))  # type: ignore[no-any-return]
+        return literal_column("products.search").op("@@")(_pg_query(tokens))
     if dialect in ("mysql", "mariadb"):
-        return _mariadb_match(tokens)  # type: ignore[no-any-return]
+        return _mariadb_match(tokens)
     rowids = select(FTS.c.rowid).where(sqlite_match_where(tokens))
     return literal_column("products.search_rowid").in_(rowids)
 
@@ -83,7 +83,7 @@ def score(dialect: str, tokens: list[str]) -> ColumnElement[Any]:
     """Relevance of a ``products`` row, higher is better (PostgreSQL and MariaDB)."""
     if dialect == "postgresql":
         return func.ts_rank(literal_column("products.search"), _pg_query(tokens))
-    return _mariadb_match(tokens)  # type: ignore[return-value]
+    return _mariadb_match(tokens)
 
 
 def _pg_query(tokens: list[str]) -> ColumnElement[Any]:
@@ -92,9 +92,10 @@ def _pg_query(tokens: list[str]) -> ColumnElement[Any]:
     )
 
 
-def _mariadb_match(tokens: list[str]) -> Any:
-    against = bindparam("search_q", mariadb_against(tokens))
-    return mysql.match(Product.name, Product.description, against=against).in_boolean_mode()
+def _mariadb_match(tokens: list[str]) -> ColumnElement[bool]:
+    against: BindParameter[str] = bindparam("search_q", mariadb_against(tokens))
+    columns = (Product.name.expression, Product.description.expression)
+    return mysql.match(*columns, against=against).in_boolean_mode()
 
 
 FTS = table("products_fts", column("rowid", Integer))
@@ -109,5 +110,7 @@ def sqlite_match_where(tokens: list[str]) -> TextClause:
     return text("products_fts MATCH :search_q").bindparams(search_q=sqlite_fts_query(tokens))
 
 
-SQLITE_SCORE = literal_column("-bm25(products_fts, 10.0, 1.0)")  # bm25: lower is better
+SQLITE_SCORE: ColumnClause[float] = literal_column(
+    "-bm25(products_fts, 10.0, 1.0)"
+)  # bm25: lower is better
 SQLITE_FTS_ROWID = FTS.c.rowid

@@ -29,7 +29,11 @@ VARIANT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 def parse_result(event: CloudEvent) -> ImageResized | ImageFailed:
-    model = {RESIZED: ImageResized, FAILED: ImageFailed}.get(event.type)
+    models: dict[str, type[ImageResized] | type[ImageFailed]] = {
+        RESIZED: ImageResized,
+        FAILED: ImageFailed,
+    }
+    model = models.get(event.type)
     if model is None:
         raise InvalidEvent(f"the catalog does not consume {event.type!r} events")
     try:

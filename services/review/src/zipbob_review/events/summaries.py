@@ -31,7 +31,7 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
@@ -45,6 +45,8 @@ from ..reviews.models import utc_now
 from ..reviews.repository import ReviewRepository
 from ..reviews.schemas import RatingSummary
 from ..settings import ReviewSettings, SummarySettings
+
+Document = dict[str, Any]
 
 if TYPE_CHECKING:
     from ..reviews.service import ReviewDeps
@@ -63,14 +65,16 @@ class Publisher(Protocol):
     async def close(self) -> None: ...
 
 
-def intents_collection(database: AsyncDatabase) -> AsyncCollection:
+def intents_collection(database: AsyncDatabase[Document]) -> AsyncCollection[Document]:
     return database["review_write_intents"]
 
 
 class WriteIntents:
     """Steps 1 and 2's bookkeeping: what the service layer calls around a write."""
 
-    def __init__(self, intents: AsyncCollection, *, on_end: Callable[[], None] | None = None):
+    def __init__(
+        self, intents: AsyncCollection[Document], *, on_end: Callable[[], None] | None = None
+    ):
         self.intents = intents
         self.on_end = on_end  # the relay's wake(): publish now rather than at the next poll
 
@@ -101,7 +105,7 @@ class SummaryRelay:
         self,
         *,
         repository: ReviewRepository,
-        intents: AsyncCollection,
+        intents: AsyncCollection[Document],
         publisher: Publisher,
         settings: SummarySettings,
     ) -> None:
@@ -225,7 +229,7 @@ class SummaryRelay:
 
 
 def start_summary_relay(
-    settings: ReviewSettings, database: AsyncDatabase, deps: ReviewDeps
+    settings: ReviewSettings, database: AsyncDatabase[Document], deps: ReviewDeps
 ) -> SummaryRelay | None:
     """Wire the outbox into ``deps`` and start its relay (None when disabled)."""
     summaries = settings.review.events.summaries
