@@ -21,7 +21,7 @@ from resizer_factories import jpeg_bytes, photo_like
 from zipbob_devkit.embedded import free_port
 from zipbob_platform.cloudevents import to_http_binary
 
-from .conftest import upload, uploaded_event
+from .conftest import EVENT_HEADERS, TEST_EVENT_SECRET, upload, uploaded_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,6 +37,7 @@ def start_resizer(settings: Any, port: int) -> subprocess.Popen[bytes]:
         "ZIPBOB_RABBITMQ__URL": settings.rabbitmq.url.get_secret_value(),
         "ZIPBOB_RABBITMQ__EXCHANGE": settings.rabbitmq.exchange,
         "ZIPBOB_RESULTS__DELIVERY": "rabbitmq",
+        "ZIPBOB_EVENT_AUTH__SHARED_SECRET": TEST_EVENT_SECRET,
         "ZIPBOB_LOGGING__LEVEL": "WARNING",
     }
     return subprocess.Popen(
@@ -50,6 +51,7 @@ def start_resizer(settings: Any, port: int) -> subprocess.Popen[bytes]:
 def test_cold_start_to_first_event_handled(settings, s3):
     event = uploaded_event(upload(s3, jpeg_bytes(photo_like(1200, 800))))
     headers, body = to_http_binary(event)
+    headers = {**headers, **EVENT_HEADERS}
     port = free_port()
     started = time.monotonic()
     process = start_resizer(settings, port)
