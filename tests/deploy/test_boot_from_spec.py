@@ -597,10 +597,9 @@ def report(request, outcomes: dict[str, Outcome], workloads: dict[str, Workload]
         lines.append(f"{label:<48} {w.context:<8} {result:<24} {o.seconds if o else 0:6.1f}")
     table = "\n".join(lines)
     (root / "boot-table.txt").write_text(table + "\n")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(table)
-        reporter.write_line(f"(also in {root / 'boot-table.txt'}; logs beside it)")
+    request.config.__dict__.setdefault("zipbob_deploy_report", []).extend(
+        [*table.splitlines(), f"(also in {root / 'boot-table.txt'}; logs beside it)"]
+    )
 
 
 def marks_for(w: Workload) -> list:

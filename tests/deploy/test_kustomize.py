@@ -22,6 +22,7 @@ BUILT_IN_GROUPS = {
     "autoscaling",
     "networking.k8s.io",
     "rbac.authorization.k8s.io",
+    "scheduling.k8s.io",
 }
 ZIPBOB_WORKLOADS = {"gateway", "catalog", "review"}
 
@@ -54,9 +55,13 @@ def test_overlay_renders_the_whole_platform(rendered_overlays, overlay):
     assert ("RabbitmqSource", "zipbob-events") in kinds
     assert ("StatefulSet", "mariadb") in kinds and ("StatefulSet", "mariadb-replica") in kinds
     assert ("StatefulSet", "mongodb") in kinds and ("RabbitmqCluster", "rabbitmq") in kinds
-    assert ("DaemonSet", "fluentd") in kinds and ("Elasticsearch", "zipbob-logs") in kinds
+    assert ("Elasticsearch", "zipbob-logs") in kinds and ("Kibana", "zipbob-logs") in kinds
+    assert ("HTTPRoute", "gateway") in kinds and ("Certificate", "zipbob-public") in kinds
+    assert not [o for o in rendered_overlays[overlay] if o["kind"] == "DaemonSet"], (
+        "the log agent is one per cluster (k8s/log-agent), not one per environment"
+    )
     assert ("PrometheusRule", "zipbob") in kinds
-    assert ("NetworkPolicy", "default-deny-ingress") in kinds
+    assert ("NetworkPolicy", "default-deny") in kinds
     assert not [o for o in rendered_overlays[overlay] if o["kind"] == "Secret"], (
         "secrets are referenced, never rendered from git"
     )
@@ -165,3 +170,14 @@ def test_every_kustomization_root_renders(render):
     )
     for root in roots:
         assert render(root), f"{root} renders nothing"
+
+
+def test_the_log_agent_validates(render):
+    objects = render(K8S / "log-agent")
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "DaemonSet"] == ["log-agent"]
+    for obj in objects:
+        if group_of(obj) in BUILT_IN_GROUPS:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        else:
+            schema = crd_schema(group_of(obj), obj["kind"], obj["apiVersion"].split("/")[1])
+            jsonschema.Draft7Validator(schema).validate(obj)

@@ -25,7 +25,7 @@ EXTERNAL_SECRETS = {
     "gateway-secrets", "catalog-secrets", "review-secrets", "resizer-secrets",
     "mariadb-credentials", "mongodb-credentials", "redis-credentials",
     "rabbitmq-zipbob-user", "minio-credentials", "zipbob-log-writer",
-    "zipbob-log-writer-role",
+    "zipbob-log-writer-role", "log-writer-prod", "log-writer-dev",
 }  # fmt: skip
 # Cluster prerequisites (operators and their CRDs), installed before argocd/ is applied.
 OPERATOR_GROUPS = {
@@ -33,7 +33,12 @@ OPERATOR_GROUPS = {
     "monitoring.coreos.com", "elasticsearch.k8s.elastic.co", "kibana.k8s.elastic.co",
     "gateway.networking.k8s.io", "cert-manager.io",
 }  # fmt: skip
-ALWAYS_THERE = {("ServiceAccount", "default")}
+# Also prerequisites: cert-manager's ClusterIssuers (public ACME, and the internal CA).
+ALWAYS_THERE = {
+    ("ServiceAccount", "default"),
+    ("ClusterIssuer", "letsencrypt"),
+    ("ClusterIssuer", "zipbob-internal-ca"),
+}
 
 
 def render(path: Path) -> list[dict]:
