@@ -40,7 +40,9 @@ K8S = REPO_ROOT / "k8s"
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 OVERLAYS = ("dev", "prod")
 SERVICE_PORTS = {"gateway": 8080, "catalog": 8081, "review": 8082, "resizer": 8083}
-READY_DEADLINE = 120.0
+# A deadline, not a timing assertion: on an idle 2-core machine all are ready in ~40 s;
+# eight helpers testing at once have pushed single start-ups past two minutes.
+READY_DEADLINE = 300.0
 MARIADB = ("127.0.0.1", 3306)
 REDIS = ("127.0.0.1", 6379)
 RABBITMQ = ("127.0.0.1", 5672)
@@ -70,6 +72,8 @@ def dockerfile_entrypoint() -> list[str]:
 
 def image_env(service: str) -> dict[str, str]:
     """The runtime stage's ENV of the Dockerfile, with SERVICE and PORT filled in."""
+    if service not in SERVICE_PORTS:
+        return {}  # an unknown project image: its test fails, naming what to add
     text = (REPO_ROOT / "Dockerfile").read_text().split("AS runtime", 1)[1]
     block = re.search(r"^ENV\s+((?:.*\\\n)*.*)$", text, re.M)
     assert block, "the runtime stage sets no ENV"
@@ -84,9 +88,9 @@ def image_env(service: str) -> dict[str, str]:
 def project_service(image: str) -> str | None:
     """`ghcr.io/zipbob/zipbob-catalog:main` or compose's `zipbob/catalog:local` -> catalog."""
     name = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
-    name = name.removeprefix("zipbob-")
-    if name in SERVICE_PORTS and ("zipbob-" in image or image.startswith("zipbob/")):
-        return name
+    if name.startswith("zipbob-") or image.startswith("zipbob/"):
+        # Every project image is booted: a new one fails below until it is described here.
+        return name.removeprefix("zipbob-")
     return None
 
 
@@ -559,7 +563,11 @@ def boot(request, s3_server, mongo_url, tmp_path_factory):
             )
         )
         for phase in ("jobs", "services"):
-            chosen = [w for w in WORKLOADS if (w.probe_path is None) == (phase == "jobs")]
+            chosen = [
+                w
+                for w in WORKLOADS
+                if (w.probe_path is None) == (phase == "jobs") and w.service in SERVICE_PORTS
+            ]
             started = {w.id: start(w, servers, root) for w in chosen}
             processes += [p for p, _, _ in started.values()]
             outcomes |= wait_all(started, workloads, servers)
@@ -611,6 +619,10 @@ def marks_for(w: Workload) -> list:
     "workload", [pytest.param(w, id=w.id, marks=marks_for(w)) for w in WORKLOADS]
 )
 def test_workload_boots_from_its_own_spec(boot, workload):
+    assert workload.service in SERVICE_PORTS, (
+        f"{workload.id}: project image zipbob-{workload.service} is unknown to the boot test; "
+        "add its port to SERVICE_PORTS and its Secret keys to secret_value"
+    )
     outcome = boot[workload.id]
     wanted = "exit 0" if workload.probe_path is None else "ready"
     assert outcome.result == wanted, (

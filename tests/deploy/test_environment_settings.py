@@ -5,6 +5,7 @@ unit tests of the dead-letter alerts; the AppProjects."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -20,7 +21,9 @@ COMPOSE = REPO_ROOT / "docker-compose.yml"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 
 
+@functools.cache
 def render(path: Path) -> list[dict]:
+    """Rendered once per module: the objects are read, never changed."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.fail("kubectl is needed to render the Kustomize overlays (apt-get install kubectl)")

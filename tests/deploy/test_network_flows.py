@@ -16,6 +16,7 @@ kube-prometheus-stack, the log agent), and outside clients by IP.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import shutil
@@ -31,7 +32,9 @@ NAMESPACES = {"dev": "zipbob-dev", "prod": "zipbob"}
 _ip_counter = itertools.count(10)
 
 
+@functools.cache
 def render(path: Path) -> list[dict]:
+    """Rendered once per module: the objects are read, never changed."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.fail("kubectl is needed to render the Kustomize overlays (apt-get install kubectl)")

@@ -10,6 +10,7 @@ together, so needs within a step are fine (controllers retry until the object ap
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -41,7 +42,9 @@ ALWAYS_THERE = {
 }
 
 
+@functools.cache
 def render(path: Path) -> list[dict]:
+    """Rendered once per module: the objects are read, never changed."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.fail("kubectl is needed to render the Kustomize overlays (apt-get install kubectl)")
