@@ -16,9 +16,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zipbob_platform import embedded, launcher
-from zipbob_platform.faults import TcpProxy
-from zipbob_platform.testing import create_sql_database, drop_sql_database, unique_name
+from zipbob_devkit import embedded, launcher
+from zipbob_devkit.faults import TcpProxy
+from zipbob_devkit.testing import create_sql_database, drop_sql_database, unique_name
 
 REDIS_PORT = 6379
 RABBITMQ_PORT = 5672
@@ -105,14 +105,13 @@ def start_dev_stack(
             "ZIPBOB_PROFILE": "dev",
             "ZIPBOB_DATA_DIR": str(data_dir),
             "ZIPBOB_ENV_FILE": str(data_dir / "no.env"),
-            "ZIPBOB_GATEWAY_DATABASE_URL": gateway_db,
-            "ZIPBOB_CATALOG_DATABASE_URL": catalog_db,
-            "ZIPBOB_REDIS_URL": f"redis://127.0.0.1:{p['redis']}/0",
+            "ZIPBOB_GATEWAY_DATABASE__URL": gateway_db,
+            "ZIPBOB_CATALOG_DATABASE__URL": catalog_db,
             "ZIPBOB_REDIS__URL": f"redis://127.0.0.1:{p['redis']}/0",
             "ZIPBOB_RABBITMQ__URL": f"amqp://guest:guest@127.0.0.1:{p['rabbitmq']}/%2F",
             "ZIPBOB_RABBITMQ__EXCHANGE": stack.exchange,
             "ZIPBOB_REVIEW__EVENTS__RABBITMQ__EXCHANGE": stack.exchange,
-            "ZIPBOB_S3_ENDPOINT": f"http://127.0.0.1:{p['s3']}",
+            "ZIPBOB_S3__ENDPOINT_URL": f"http://127.0.0.1:{p['s3']}",
             "ZIPBOB_S3__ACCESS_KEY_ID": embedded.LOCAL_S3_KEY,
             "ZIPBOB_S3__SECRET_ACCESS_KEY": embedded.LOCAL_S3_SECRET,
             "ZIPBOB_MONGO__URL": f"mongodb://127.0.0.1:{p['mongo']}/?directConnection=true",

@@ -15,9 +15,9 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from zipbob_devkit.embedded import free_port
+from zipbob_devkit.testing import unique_name
 from zipbob_platform.auth import static_jwks_source
-from zipbob_platform.embedded import free_port
-from zipbob_platform.testing import unique_name
 from zipbob_review.main import create_app
 from zipbob_review.settings import ReviewSettings
 
@@ -125,7 +125,7 @@ async def running_app(
         async with httpx.AsyncClient(transport=transport, base_url="http://review") as client:
             client.app = app  # type: ignore[attr-defined]
             deadline = time.monotonic() + 10
-            while wait_for_storage and not app.state.review_deps.repository.schema_ready:
+            while wait_for_storage and not app.state.container.deps.repository.schema_ready:
                 if time.monotonic() > deadline:
                     raise RuntimeError("review storage not prepared within 10s")
                 await _sleep(0.02)

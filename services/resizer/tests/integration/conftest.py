@@ -12,6 +12,7 @@ import httpx
 import pika
 import pytest
 
+from zipbob_devkit.testing import rabbitmq_url, s3_server, unique_name  # noqa: F401
 from zipbob_platform.cloudevents import (
     CloudEvent,
     from_amqp,
@@ -19,7 +20,6 @@ from zipbob_platform.cloudevents import (
     to_http_binary,
     to_http_structured,
 )
-from zipbob_platform.testing import rabbitmq_url, s3_server, unique_name  # noqa: F401
 from zipbob_resizer.main import create_app
 from zipbob_resizer.settings import ResizerSettings
 
@@ -118,10 +118,10 @@ def results(rabbitmq_url: str, names: dict[str, str]) -> Iterator[ResultQueue]: 
 @pytest.fixture
 async def client(settings: ResizerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
-        yield http
-    await app.state.resizer.sender.close()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
+            yield http
 
 
 async def post(

@@ -15,7 +15,7 @@ from review_factories import (
     running_app,
 )
 
-from zipbob_platform.embedded import free_port
+from zipbob_devkit.embedded import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +103,7 @@ async def test_breaker_opens_then_recovers(settings, catalog):
             f"/api/products/{product}/reviews", json=review_body(), headers=auth()
         )
         assert response.status_code == 201  # half-open trial succeeded
-        assert client.app.state.review_deps.catalog.breaker.state == "closed"
+        assert client.app.state.container.deps.catalog.breaker.state == "closed"
 
 
 async def test_known_products_are_cached(settings, catalog):

@@ -13,8 +13,8 @@ from review_factories import (
     running_app,
 )
 
+from zipbob_devkit.testing import unique_name
 from zipbob_platform.cloudevents import new_event, to_amqp, to_http_binary, to_http_structured
-from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
 DELETED = "com.zipbob.catalog.product.deleted"
@@ -126,7 +126,7 @@ async def test_rabbitmq_event_removes_reviews(
     product = catalog.add_product()
     try:
         async with running_app(settings) as client:
-            consumer = client.app.state.rabbitmq_consumer
+            consumer = client.app.state.container.consumer
             assert await asyncio.to_thread(consumer.connected.wait, 10)
             await _seed(client, product, 4)
             event = new_event(DELETED, "/catalog", {"product_id": product, "image_ids": []})
