@@ -403,9 +403,7 @@ REQUIRED = [
     ("review", "catalog", 8081),
     ("review", "mongodb", 27017),
     ("review", "redis", 6379),
-    ("review", "rabbitmq", 5672),
     ("review", "gateway", 8080),
-    ("resizer", "rabbitmq", 5672),
     ("gateway-migrate", "mariadb", 3306),
     ("catalog-migrate", "mariadb", 3306),
     ("mariadb-replica", "mariadb", 3306),
@@ -426,6 +424,7 @@ REQUIRED = [
     ("resizer-image-uploaded-dispatcher", "dead-letters", 8012),
     ("catalog-image-resized-dispatcher", "catalog", 8081),
     ("catalog-image-failed-dispatcher", "catalog", 8081),
+    ("review-product-deleted-dispatcher", "review", 8082),
     ("activator", "resizer", 8012),
     ("kourier", "resizer", 8012),
     ("activator", "dead-letters", 8012),
@@ -512,6 +511,9 @@ FORBIDDEN = (
         ("log-agent", "catalog", 8081),
         ("prometheus", "mariadb", 3306),
         ("gateway-migrate", "rabbitmq", 5672),
+        # review and the resizer get events from Triggers and answer by reply
+        ("review", "rabbitmq", 5672),
+        ("resizer", "rabbitmq", 5672),
         ("kibana", "catalog", 8081),
         ("gateway", "outside", 443),
     ]
