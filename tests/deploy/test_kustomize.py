@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -181,3 +182,24 @@ def test_the_log_agent_validates(render):
         else:
             schema = crd_schema(group_of(obj), obj["kind"], obj["apiVersion"].split("/")[1])
             jsonschema.Draft7Validator(schema).validate(obj)
+
+
+def test_the_log_agent_is_least_privileged(render):
+    """One agent for the cluster that reads only ZipBob's namespaces, writes as a
+    create_doc user (never `elastic`), reads metadata only, at an ordinary priority."""
+    objects = render(K8S / "log-agent")
+    daemonset = next(o for o in objects if o["kind"] == "DaemonSet")
+    pod = daemonset["spec"]["template"]["spec"]
+    assert not pod.get("priorityClassName", "").startswith("system-")
+    config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]["fluent.conf"]
+    paths = re.findall(r"^\s*path (/var/log/containers/\S+)", config, re.MULTILINE)
+    assert paths and all(
+        re.fullmatch(r"/var/log/containers/\*_zipbob(-dev)?_\*\.log", p) for p in paths
+    )
+    users = re.findall(r"^\s*user (\S+)", config, re.MULTILINE)
+    assert users and set(users) == {"zipbob-log-writer"}, users
+    assert "elastic-user" not in str(daemonset)
+    role = next(o for o in objects if o["kind"] == "ClusterRole")
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in role["rules"])
+    container = pod["containers"][0]["securityContext"]
+    assert container["capabilities"]["drop"] == ["ALL"] and container["readOnlyRootFilesystem"]
