@@ -158,6 +158,19 @@ def k8s_env(container: dict, objects: list[dict], namespace: str) -> dict[str, s
     return env
 
 
+def sink_binding_env(obj: dict, objects: list[dict], namespace: str) -> dict[str, str]:
+    """What a SinkBinding injects into its subject's containers: K_SINK, the address of its
+    sink (a Broker: eventing-rabbitmq's ingress Service)."""
+    for binding in (o for o in objects if o["kind"] == "SinkBinding"):
+        subject, ref = binding["spec"]["subject"], binding["spec"]["sink"]["ref"]
+        if (subject["kind"], subject.get("name")) != (obj["kind"], obj["metadata"]["name"]):
+            continue
+        assert ref["kind"] == "Broker", f"SinkBinding to a {ref['kind']}: add its address here"
+        host = f"{ref['name']}-broker-ingress.{namespace}.svc.cluster.local"
+        return {"K_SINK": f"http://{host}/"}
+    return {}
+
+
 def k8s_workloads(overlay: str, objects: list[dict]) -> list[Workload]:
     config_maps = {
         o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"
@@ -177,6 +190,7 @@ def k8s_workloads(overlay: str, objects: list[dict]) -> list[Workload]:
             if service is None:
                 continue
             env = {**image_env(service), **k8s_env(container, objects, namespace)}
+            env |= sink_binding_env(obj, objects, namespace)
             command = container.get("command") or dockerfile_entrypoint()
             command = [*command, *container.get("args", [])]
             files = {}

@@ -425,6 +425,7 @@ REQUIRED = [
     ("catalog-image-resized-dispatcher", "catalog", 8081),
     ("catalog-image-failed-dispatcher", "catalog", 8081),
     ("review-product-deleted-dispatcher", "review", 8082),
+    ("review", "broker-ingress", 8080),  # summary.changed through a SinkBinding
     ("activator", "resizer", 8012),
     ("kourier", "resizer", 8012),
     ("activator", "dead-letters", 8012),
@@ -500,7 +501,7 @@ FORBIDDEN = (
         for src in ("gateway", "catalog", "review", "tenant", "mongodb", "log-agent")
         for dst, port in INTERNAL_EVENT_PORTS
     ]
-    + [("catalog", "broker-ingress", 8080), ("review", "broker-ingress", 8080)]
+    + [("catalog", "broker-ingress", 8080), ("gateway", "broker-ingress", 8080)]
     # services stay off each other's data
     + [
         ("review", "mariadb", 3306),
