@@ -46,7 +46,10 @@ SERVICE_PORTS = {
     "review": 8082,
     "resizer": 8083,
     "dispatcher": 8084,
+    "web": 8085,
 }
+# Other ports a service listens on, by the variable that moves them (nobody dials them here).
+EXTRA_LISTEN_ENV = {"gateway": ["ZIPBOB_MANAGEMENT__PORT"]}
 # A deadline, not a timing assertion: on an idle 2-core machine all are ready in ~40 s;
 # eight helpers testing at once have pushed single start-ups past two minutes.
 READY_DEADLINE = 300.0
@@ -420,6 +423,9 @@ def process_env(w: Workload, servers: LocalServers, workdir: Path) -> dict[str, 
         env["ZIPBOB_CONFIG_DIR"] = str(baked)
     for name in w.listen_env:
         env[name] = str(servers.ports[(w.context, w.name)])
+    if w.listen_env:  # a long-running process: its other listeners move too
+        for name in EXTRA_LISTEN_ENV.get(w.service, []):
+            env[name] = str(free_port())
     env.update(PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin", HOME=str(workdir))
     return env
 

@@ -426,6 +426,10 @@ REQUIRED = [
     ("catalog-image-failed-dispatcher", "catalog", 8081),
     ("review-product-deleted-dispatcher", "review", 8082),
     ("review", "broker-ingress", 8080),  # summary.changed through a SinkBinding
+    ("gateway", "web", 8085),  # the console the gateway serves at /
+    ("web", "gateway", 8080),  # ...which calls only the public API
+    ("prometheus", "web", 8085),
+    ("prometheus", "gateway", 9090),  # the gateway's management port
     ("activator", "resizer", 8012),
     ("kourier", "resizer", 8012),
     ("activator", "dead-letters", 8012),
@@ -479,6 +483,8 @@ FORBIDDEN = (
             ("minio", 9000),
             ("elasticsearch", 9200),
             ("kibana", 5601),
+            ("web", 8085),
+            ("gateway", 9090),
             ("broker-ingress", 8080),
         ]
     ]

@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PHASES = {"PreSync": 0, "Sync": 1, "PostSync": 2}
 # Created by hand (or External Secrets) before bootstrapping; docs/deployment.md lists them.
 EXTERNAL_SECRETS = {
-    "gateway-secrets", "catalog-secrets", "review-secrets", "resizer-secrets",
+    "gateway-secrets", "catalog-secrets", "review-secrets", "resizer-secrets", "web-secrets",
     "mariadb-credentials", "mongodb-credentials", "redis-credentials",
     "rabbitmq-zipbob-user", "minio-credentials", "zipbob-log-writer",
     "zipbob-log-writer-role", "log-writer-prod", "log-writer-dev",

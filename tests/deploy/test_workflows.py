@@ -14,7 +14,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
-SERVICES = {"gateway", "catalog", "review", "resizer"}
+SERVICES = {"gateway", "catalog", "review", "resizer", "web"}
 
 
 def workflow(name: str) -> dict:

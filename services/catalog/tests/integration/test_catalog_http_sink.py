@@ -11,6 +11,8 @@ from aiohttp import web
 
 from zipbob_platform.cloudevents import from_http, new_event, to_http_binary
 
+EVENT_HEADERS = {"X-ZipBob-Event-Token": "test-event-secret"}  # as catalog_settings sets
+
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True),
@@ -38,7 +40,7 @@ async def test_relay_delivers_to_an_http_sink_and_takes_the_answer(
                 {"product_id": data["product_id"], "image_id": data["image_id"], "reason": "demo"},
             )
             headers, body = to_http_binary(result)
-            async with httpx.AsyncClient() as client:
+            async with httpx.AsyncClient(headers=EVENT_HEADERS) as client:
                 answer = await client.post(
                     f"{catalog_url['url']}/internal/events", content=body, headers=headers
                 )

@@ -18,8 +18,15 @@ class ResultDeliveryFailed(Exception):
 class ResultSender:
     """Sends result events for the `http` and `rabbitmq` modes; `reply` needs no sending."""
 
-    def __init__(self, results: ResultSettings, rabbitmq: RabbitSettings) -> None:
+    def __init__(
+        self,
+        results: ResultSettings,
+        rabbitmq: RabbitSettings,
+        *,
+        auth_headers: dict[str, str] | None = None,
+    ) -> None:
         self.mode = results.delivery
+        self._auth_headers = auth_headers or {}  # event sender credential (event_auth)
         self._results = results
         self._rabbitmq = rabbitmq
         self._lock = threading.Lock()
@@ -68,6 +75,7 @@ class ResultSender:
         import urllib3.exceptions
 
         headers, body = to_http_binary(event)
+        headers = {**headers, **self._auth_headers}
         try:
             answer = self._http_pool().request(
                 "POST", self._results.http_sink, body=body, headers=headers

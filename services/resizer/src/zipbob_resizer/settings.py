@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from zipbob_platform.event_auth import EventAuthSettings
 from zipbob_platform.sections import RabbitSettings, S3Settings, Section
 from zipbob_platform.settings import ServiceSettings, load_settings
 
@@ -87,6 +88,7 @@ class ResizerSettings(ServiceSettings):
     results: ResultSettings = ResultSettings()
     rabbitmq: RabbitSettings = RabbitSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
+    event_auth: EventAuthSettings = EventAuthSettings()  # who may POST / (and what we send)
 
     def unused_sections(self) -> dict[str, str]:
         if self.results.delivery == "rabbitmq":

@@ -38,6 +38,12 @@ def names() -> dict[str, str]:
     }
 
 
+# Event receivers refuse unauthenticated senders (zipbob_platform.event_auth); the test
+# clients present this shared secret.
+TEST_EVENT_SECRET = "test-event-secret"
+EVENT_HEADERS = {"X-ZipBob-Event-Token": TEST_EVENT_SECRET}
+
+
 @pytest.fixture(scope="module")
 def settings(s3_server: Any, rabbitmq_url: str, names: dict[str, str]) -> ResizerSettings:  # noqa: F811
     return ResizerSettings.model_validate(
@@ -66,6 +72,7 @@ def settings(s3_server: Any, rabbitmq_url: str, names: dict[str, str]) -> Resize
                 "backoff_max_seconds": 1.0,
                 "request_timeout_seconds": 20,
             },
+            "event_auth": {"shared_secret": TEST_EVENT_SECRET},
         }
     )
 
@@ -120,7 +127,9 @@ async def client(settings: ResizerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://resizer", headers=EVENT_HEADERS
+        ) as http:
             yield http
 
 
@@ -173,6 +182,8 @@ async def post_with_s3_unreachable(settings: ResizerSettings, event: CloudEvent)
     app = create_app(broken)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://r", headers=EVENT_HEADERS
+        ) as http,
     ):
         return await post(http, event)

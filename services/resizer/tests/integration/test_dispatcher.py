@@ -20,7 +20,16 @@ from zipbob_platform.cloudevents import to_amqp, to_http_binary
 from zipbob_resizer.dispatcher.consumer import Dispatcher
 from zipbob_resizer.service import result_event_id
 
-from .conftest import DELETED, UPLOADED, deleted_event, object_keys, upload, uploaded_event
+from .conftest import (
+    DELETED,
+    EVENT_HEADERS,
+    TEST_EVENT_SECRET,
+    UPLOADED,
+    deleted_event,
+    object_keys,
+    upload,
+    uploaded_event,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 COLD_START_BUDGET_SECONDS = 1.5
@@ -38,6 +47,7 @@ def start_resizer(settings: Any, port: int) -> subprocess.Popen[bytes]:
         "ZIPBOB_RABBITMQ__EXCHANGE": settings.rabbitmq.exchange,
         "ZIPBOB_RESULTS__DELIVERY": "rabbitmq",
         "ZIPBOB_LOGGING__LEVEL": "WARNING",
+        "ZIPBOB_EVENT_AUTH__SHARED_SECRET": TEST_EVENT_SECRET,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "zipbob_resizer"],
@@ -82,7 +92,7 @@ def queue_names(config: Any) -> list[str]:
 def dispatcher(settings: Any):
     port = free_port()
     config = settings.dispatcher.model_copy(update={"target_url": f"http://127.0.0.1:{port}/"})
-    running = Dispatcher(settings.rabbitmq, config)
+    running = Dispatcher(settings.rabbitmq, config, auth_headers=EVENT_HEADERS)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -107,6 +117,7 @@ def dispatcher(settings: Any):
 def test_cold_start_to_first_event_handled(settings, s3):
     event = uploaded_event(upload(s3, jpeg_bytes(photo_like(1200, 800))))
     headers, body = to_http_binary(event)
+    headers = {**headers, **EVENT_HEADERS}
     port = free_port()
     started = time.monotonic()
     process = start_resizer(settings, port)

@@ -14,7 +14,7 @@ from resizer_factories import encode, jpeg_bytes, photo_like, png_bytes
 from zipbob_resizer.main import create_app
 from zipbob_resizer.service import result_event_id
 
-from .conftest import post, post_with_s3_unreachable, upload, uploaded_event
+from .conftest import EVENT_HEADERS, post, post_with_s3_unreachable, upload, uploaded_event
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,10 @@ async def test_bad_images_fail_permanently_and_say_why(client, s3, results, make
 
 async def test_event_for_a_missing_object(client, s3, results):
     data = upload(s3, b"x")
-    data["key"] += "-gone"
+    # The platform's key for another image of the product, never stored (a foreign key is a
+    # 403 now: tests/security).
+    data["image_id"] += "-gone"
+    data["key"] = f"products/{data['product_id']}/{data['image_id']}/original"
     response = await post(client, uploaded_event(data))
     assert response.status_code == 422
     [result] = results.drain(expect=1)
@@ -147,7 +150,9 @@ async def test_reply_mode_answers_with_the_result_event(settings, s3):
     app = create_app(replying)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://r", headers=EVENT_HEADERS
+        ) as http,
     ):
         event = uploaded_event(upload(s3, jpeg_bytes(photo_like(400, 300))))
         response = await post(http, event)

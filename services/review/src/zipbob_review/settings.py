@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 
 from zipbob_platform import sections
+from zipbob_platform.event_auth import EventAuthSettings
 from zipbob_platform.sections import RabbitSettings, Section
 from zipbob_platform.settings import ServiceSettings, load_settings
 
@@ -94,6 +95,7 @@ class ReviewSettings(ServiceSettings):
     rabbitmq: RabbitSettings = RabbitSettings()
     catalog: CatalogSettings = CatalogSettings()
     review: ReviewSection = ReviewSection()
+    event_auth: EventAuthSettings = EventAuthSettings()  # who may POST /internal/events
 
     def unused_sections(self) -> dict[str, str]:
         unused = {}

@@ -108,7 +108,10 @@ class HttpSinkPublisher:
     deliver. An event counts as delivered once every sink that wants it took it; a sink
     that fails makes the whole event retry, which idempotent consumers absorb."""
 
-    def __init__(self, settings: OutboxSettings) -> None:
+    def __init__(
+        self, settings: OutboxSettings, *, auth_headers: dict[str, str] | None = None
+    ) -> None:
+        self.auth_headers = auth_headers or {}  # event sender credential (event_auth)
         self.subscriptions = settings.http_subscriptions
         self.timeout = aiohttp.ClientTimeout(total=settings.http_timeout_seconds)
         self.state = "idle"
@@ -132,6 +135,7 @@ class HttpSinkPublisher:
         self, session: aiohttp.ClientSession, sink: str, event: CloudEvent
     ) -> Exception | None:
         headers, body = to_http_binary(event)
+        headers = {**headers, **self.auth_headers}
         try:
             async with session.post(sink, data=body, headers=headers) as response:
                 status = response.status

@@ -23,9 +23,9 @@ class VariantObject(_Data):
 
 
 class ImageResized(_Data):
-    product_id: str = Field(min_length=1, max_length=36)
-    image_id: str = Field(min_length=1, max_length=36)
-    variants: dict[str, VariantObject] = Field(min_length=1)
+    product_id: str = Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")
+    image_id: str = Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")
+    variants: dict[str, VariantObject] = Field(min_length=1, max_length=16)
 
 
 class ImageFailed(_Data):

@@ -39,6 +39,14 @@ class MultipartForm:
         self.files.clear()
 
 
+def decode_filename(raw: bytes | None) -> str | None:
+    """Browsers send UTF-8, older clients Latin-1 or anything: never fail on a name we only
+    display (the content type is sniffed from the bytes, never taken from the name)."""
+    if not raw:
+        return None
+    return raw.decode("utf-8", "replace")[:255]
+
+
 def bad_form(detail: str) -> Problem:
     return Problem(422, detail, type_=PROBLEM_BASE + "invalid-multipart")
 
@@ -89,13 +97,13 @@ class _FormBuilder:
             if name in self.form.files:
                 self.fail(bad_form(f"the file field {name!r} was sent twice"))
                 return
-            fd, raw_path = tempfile.mkstemp(prefix="zipbob-upload-", dir=self.limits.spool_dir)
-            self._handle = os.fdopen(fd, "wb")
             filename = options.get(b"filename")
-            self._file = SpooledFile(
-                Path(raw_path), filename=filename.decode() if filename else None
+            fd, raw_path = tempfile.mkstemp(prefix="zipbob-upload-", dir=self.limits.spool_dir)
+            # Registered before anything else can raise, so discard() always finds it.
+            self._file = self.form.files[name] = SpooledFile(
+                Path(raw_path), filename=decode_filename(filename)
             )
-            self.form.files[name] = self._file
+            self._handle = os.fdopen(fd, "wb")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.error is not None or self._name is None:
@@ -187,6 +195,9 @@ async def read_multipart(
     except ClientDisconnect:
         builder.form.discard()
         raise Problem(400, "the client went away before the upload finished") from None
+    except BaseException:
+        builder.form.discard()  # a bug or a cancellation must not leave spool files behind
+        raise
     finally:
         builder._close_file()
     return builder.form

@@ -16,7 +16,11 @@ def main() -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.dispatcher.metrics_port, addr=settings.server.host)
-    dispatcher = Dispatcher(settings.rabbitmq, settings.dispatcher)
+    from zipbob_platform.event_auth import outgoing_headers
+
+    dispatcher = Dispatcher(
+        settings.rabbitmq, settings.dispatcher, auth_headers=outgoing_headers(settings.event_auth)
+    )
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: dispatcher.stop())
     dispatcher.run()

@@ -50,7 +50,14 @@ def declare_topology(
 
 
 class Dispatcher:
-    def __init__(self, rabbitmq: RabbitSettings, dispatcher: DispatcherSettings) -> None:
+    def __init__(
+        self,
+        rabbitmq: RabbitSettings,
+        dispatcher: DispatcherSettings,
+        *,
+        auth_headers: dict[str, str] | None = None,
+    ) -> None:
+        self.auth_headers = auth_headers or {}  # event sender credential (event_auth)
         self.rabbitmq = rabbitmq
         self.settings = dispatcher
         self._pool = ThreadPoolExecutor(dispatcher.concurrency, thread_name_prefix="dispatch")
@@ -107,6 +114,7 @@ class Dispatcher:
                 backoff_initial=s.backoff_initial_seconds,
                 backoff_max=s.backoff_max_seconds,
                 timeout=s.request_timeout_seconds,
+                extra_headers=self.auth_headers,
             )
         except Exception:
             log.exception("delivery crashed; leaving the message for redelivery")

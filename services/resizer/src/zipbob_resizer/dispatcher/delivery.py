@@ -49,6 +49,7 @@ def deliver(
     timeout: float,
     post: Callable[[str, Mapping[str, str], bytes, float], int] = post_event,
     sleep: Callable[[float], None] = time.sleep,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> tuple[Verdict, int]:
     """Returns the verdict and the number of attempts made."""
     try:
@@ -56,6 +57,7 @@ def deliver(
     except InvalidEvent:
         return Verdict.DEAD_LETTER, 0
     http_headers, http_body = to_http_binary(event)
+    http_headers = {**http_headers, **(extra_headers or {})}
     delay = backoff_initial
     for attempt in range(1, max_attempts + 1):
         status = post(target_url, http_headers, http_body, timeout)
