@@ -8,7 +8,7 @@ it, while after a crash the data dir is wiped: everything comes back, or nothing
 SQL rows pointing at photos that are gone (local_state).
 
 Profile `dev` uses the real servers on localhost (see config/*-dev.yaml) and also runs
-the resizer's RabbitMQ dispatcher; nothing is wiped.
+the RabbitMQ dispatcher (zipbob_dispatcher); nothing is wiped.
 """
 
 from __future__ import annotations
@@ -207,8 +207,8 @@ def start_services(
         stack.children.append(child)
         _wait_live(child, log_dir / f"{service}.log")
         urls[service] = child.url
-    if with_dispatcher and importlib.util.find_spec("zipbob_resizer.dispatcher"):
-        args = [sys.executable, "-m", "zipbob_resizer.dispatcher"]
+    if with_dispatcher and importlib.util.find_spec("zipbob_dispatcher"):
+        args = [sys.executable, "-m", "zipbob_dispatcher"]
         stack.children.append(_spawn("dispatcher", args, env, log_dir))
     return urls
 

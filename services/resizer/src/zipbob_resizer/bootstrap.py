@@ -78,9 +78,11 @@ def build_runtime(settings: ResizerSettings) -> ResizerRuntime:
 async def bootstrap(settings: ResizerSettings) -> AsyncIterator[ResizerRuntime]:
     runtime = build_runtime(settings)
     threading.Thread(target=runtime.warm_up, name="warm-up", daemon=True).start()
+    connecting = asyncio.create_task(runtime.sender.connect())  # the result channel, early
     try:
         yield runtime
     finally:
+        connecting.cancel()
         await runtime.sender.close()
 
 

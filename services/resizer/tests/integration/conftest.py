@@ -13,6 +13,7 @@ import pika
 import pytest
 
 from zipbob_devkit.testing import rabbitmq_url, s3_server, unique_name  # noqa: F401
+from zipbob_platform import events
 from zipbob_platform.cloudevents import (
     CloudEvent,
     from_amqp,
@@ -23,8 +24,8 @@ from zipbob_platform.cloudevents import (
 from zipbob_resizer.main import create_app
 from zipbob_resizer.settings import ResizerSettings
 
-UPLOADED = "com.zipbob.catalog.image.uploaded"
-DELETED = "com.zipbob.catalog.product.deleted"
+UPLOADED = events.IMAGE_UPLOADED
+DELETED = events.PRODUCT_DELETED
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +62,6 @@ def settings(s3_server: Any, rabbitmq_url: str, names: dict[str, str]) -> Resize
                 "url": rabbitmq_url,
                 "exchange": names["exchange"],
                 "dead_letter_exchange": names["dlx"],
-            },
-            "dispatcher": {
-                "queues": [
-                    {"name": names["queue"], "routing_key": UPLOADED},
-                    {"name": names["deleted_queue"], "routing_key": DELETED},
-                ],
-                "max_attempts": 30,
-                "backoff_initial_seconds": 0.2,
-                "backoff_max_seconds": 1.0,
-                "request_timeout_seconds": 20,
             },
             "event_auth": {"shared_secret": TEST_EVENT_SECRET},
         }

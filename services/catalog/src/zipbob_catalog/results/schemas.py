@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RESIZED = "com.zipbob.resizer.image.resized"
-FAILED = "com.zipbob.resizer.image.failed"
+from zipbob_platform import events
+
+RESIZED = events.IMAGE_RESIZED
+FAILED = events.IMAGE_FAILED
 RESULT_TYPES = frozenset({RESIZED, FAILED})
 
 

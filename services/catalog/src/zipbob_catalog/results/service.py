@@ -1,5 +1,7 @@
 """Applying the resizer's results to images, once per event id.
 
+Also the review service's ``summary.changed`` (the rating read model, ratings/service.py).
+
 Outcomes: ``applied``; ``duplicate`` (event id seen before); ``stale`` (the image is gone,
 or already final with this content); ``invalid`` (not a result we can read).
 """
@@ -16,6 +18,7 @@ from zipbob_catalog.db import utcnow
 from zipbob_catalog.metrics import events_consumed_total
 from zipbob_catalog.outbox.models import ProcessedEvent
 from zipbob_catalog.products import repository
+from zipbob_catalog.ratings.service import SUMMARY_CHANGED, apply_summary_event
 from zipbob_catalog.results.schemas import FAILED, RESIZED, ImageFailed, ImageResized
 from zipbob_catalog.runtime import CatalogRuntime
 from zipbob_platform.cloudevents import CloudEvent, InvalidEvent
@@ -52,6 +55,8 @@ def check_variant_objects(result: ImageResized, *, bucket: str) -> None:
 
 async def apply_result(*, runtime: CatalogRuntime, event: CloudEvent) -> str:
     """Apply one result event; raises InvalidEvent for a permanent refusal."""
+    if event.type == SUMMARY_CHANGED:  # the rating read model (review events)
+        return await apply_summary_event(sessions=runtime.sessions, event=event)
     try:
         result = parse_result(event)
         if isinstance(result, ImageResized):

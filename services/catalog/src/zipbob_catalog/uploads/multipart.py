@@ -11,8 +11,10 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from zipbob_catalog.settings import UploadSettings
@@ -66,7 +68,7 @@ class _FormBuilder:
         self._name: str | None = None
         self._text = bytearray()
         self._file: SpooledFile | None = None
-        self._handle: object | None = None
+        self._handle: BinaryIO | None = None
 
     def on_part_begin(self) -> None:
         self._parts += 1
@@ -114,7 +116,8 @@ class _FormBuilder:
             if self._file.size > self.limits.max_bytes:
                 self.fail(too_large(self.limits.max_bytes))
                 return
-            self._handle.write(chunk)  # type: ignore[attr-defined]
+            assert self._handle is not None  # opened with self._file
+            self._handle.write(chunk)
         else:
             self._text += chunk
             if len(self._text) > self.limits.max_field_bytes:
@@ -135,7 +138,7 @@ class _FormBuilder:
 
     def _close_file(self) -> None:
         if self._handle is not None:
-            self._handle.close()  # type: ignore[attr-defined]
+            self._handle.close()
             self._handle = None
 
     def callbacks(self) -> dict[str, object]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,6 +24,8 @@ from zipbob_platform.metrics import get_or_create
 from zipbob_platform.problems import Problem
 
 from ..settings import PasswordHashingSettings
+
+T = TypeVar("T")
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 hashes_refused_total = get_or_create(
@@ -77,7 +81,7 @@ class PasswordHashing:
         # Verified against when the email is unknown, so both paths cost the same time.
         self._dummy_hash = self.hasher.hash("zipbob-timing-equaliser")
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._slots.locked():
             if self._waiting >= self.settings.max_waiting:
                 raise self._overloaded()
@@ -106,8 +110,7 @@ class PasswordHashing:
         )
 
     async def hash(self, password: str) -> str:
-        result: str = await self._run(self.hasher.hash, password)
-        return result
+        return await self._run(self.hasher.hash, password)
 
     def _verify(self, stored_hash: str | None, password: str) -> bool:
         try:
@@ -119,8 +122,7 @@ class PasswordHashing:
             return False
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
-        result: bool = await self._run(self._verify, stored_hash, password)
-        return result
+        return await self._run(self._verify, stored_hash, password)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from zipbob_platform.auth import AuthError, Principal
 from zipbob_platform.metrics import get_or_create
@@ -38,7 +38,7 @@ _LOGIN_REFUSALS = {
 
 @dataclass
 class AuthComponents:
-    sessions: async_sessionmaker
+    sessions: async_sessionmaker[AsyncSession]
     issuer: AccessTokenIssuer
     refresh_tokens: RefreshTokenStore
     login_limiter: LoginLimiter
