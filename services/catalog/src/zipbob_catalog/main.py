@@ -23,6 +23,7 @@ from zipbob_catalog.runtime import CatalogRuntime
 from zipbob_catalog.settings import CatalogSettings, load_catalog_settings
 from zipbob_platform.app import install_platform
 from zipbob_platform.auth import JwksSource, JwksVerifier, http_jwks_source
+from zipbob_platform.openapi import install_openapi
 from zipbob_platform.problems import problem_response
 
 log = logging.getLogger("zipbob.catalog")
@@ -85,4 +86,5 @@ def create_app(
     )
     app.include_router(products_router)
     app.include_router(results_router)
+    install_openapi(app)
     return app

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from zipbob_platform.app import install_platform
 from zipbob_platform.auth import JwksSource, JwksVerifier, http_jwks_source
+from zipbob_platform.openapi import install_openapi
 from zipbob_platform.problems import PROBLEM_BASE, problem_response
 from zipbob_platform.settings import load_settings
 
@@ -48,4 +49,5 @@ def create_app(
     app.include_router(reviews_router)
     if settings.review.events.http_enabled:
         app.include_router(events_router)
+    install_openapi(app)
     return app

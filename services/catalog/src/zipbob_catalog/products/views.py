@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
+from zipbob_catalog.products import openapi as docs
 from zipbob_catalog.products import service
 from zipbob_catalog.products.presenter import image_json, product_json
 from zipbob_catalog.products.schemas import ProductCreate, ProductQuery, ProductSort, ProductUpdate
@@ -57,7 +58,7 @@ async def _accepted_image(runtime: CatalogRuntime, form: MultipartForm) -> servi
     return service.AcceptedImage(spooled=spooled, header=header)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, **docs.CREATE_PRODUCT)
 async def create_product(request: Request, runtime: RuntimeDep, seller: SellerDep) -> Response:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -86,7 +87,7 @@ async def create_product(request: Request, runtime: RuntimeDep, seller: SellerDe
     )
 
 
-@router.get("")
+@router.get("", **docs.LIST_PRODUCTS)
 async def list_products(
     runtime: RuntimeDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
@@ -108,13 +109,13 @@ async def list_products(
     }
 
 
-@router.get("/{product_id}")
+@router.get("/{product_id}", **docs.GET_PRODUCT)
 async def get_product(product_id: str, runtime: RuntimeDep) -> dict[str, Any]:
     product = await service.get_product(runtime=runtime, product_id=product_id)
     return product_json(product, runtime.store)
 
 
-@router.patch("/{product_id}")
+@router.patch("/{product_id}", **docs.UPDATE_PRODUCT)
 async def update_product(
     product_id: str, request: Request, runtime: RuntimeDep, seller: SellerDep
 ) -> dict[str, Any]:
@@ -125,13 +126,13 @@ async def update_product(
     return product_json(product, runtime.store)
 
 
-@router.delete("/{product_id}", status_code=204)
+@router.delete("/{product_id}", status_code=204, **docs.DELETE_PRODUCT)
 async def delete_product(product_id: str, runtime: RuntimeDep, user: SellerOrAdminDep) -> Response:
     await service.delete_product(runtime=runtime, principal=user, product_id=product_id)
     return Response(status_code=204)
 
 
-@router.post("/{product_id}/images", status_code=202)
+@router.post("/{product_id}/images", status_code=202, **docs.ADD_IMAGE)
 async def add_image(
     product_id: str, request: Request, runtime: RuntimeDep, seller: SellerDep
 ) -> Response:

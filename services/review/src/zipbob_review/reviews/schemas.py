@@ -82,6 +82,8 @@ class ReviewPage(ReviewBase):
     page: int
     size: int
     total: int
+    # Reviews are counted exactly (one product's reviews are few next to the catalog).
+    total_exact: bool = True
     sort: Sort = "newest"
     # Opaque keyset cursor for the page after this one; deep pages should follow it.
     next_cursor: str | None = None

@@ -1,0 +1,305 @@
+"""What the products API documents (SPEC 3): response models, errors, bodies, links.
+
+The views keep returning the presenter's plain JSON (no response-model validation on the
+hot path); these models only describe it, through the decorators' ``responses=``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from zipbob_platform.openapi import HEADERS, errors, operation
+
+PRODUCT_EXAMPLE: dict[str, Any] = {
+    "id": "3f2c8a1e-7b4d-4e0a-9c55-2d1f6b8e9a10",
+    "seller_id": "8d0e4b7a-1c2f-4a3b-9e5d-6f7a8b9c0d1e",
+    "name": "Walnut salad bowl",
+    "description": "Hand-turned, food-safe oil finish.",
+    "price": "49.90",
+    "currency": "EUR",
+    "stock": 12,
+    "category": "kitchen",
+    "created_at": "2026-12-02T06:12:41.118204Z",
+    "updated_at": "2026-12-02T06:12:41.118204Z",
+    "rating": {"average": 4.5, "count": 2},
+    "images": [
+        {
+            "id": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+            "status": "ready",
+            "original": {
+                "content_type": "image/jpeg",
+                "bytes": 48213,
+                "width": 1200,
+                "height": 900,
+            },
+            "variants": {
+                "thumbnail": {
+                    "url": "http://127.0.0.1:9000/resized-images/products/3f2c8a1e-7b4d-4e0a-"
+                    "9c55-2d1f6b8e9a10/a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d/thumbnail.jpg"
+                    "?X-Amz-Signature=…",
+                    "width": 200,
+                    "height": 150,
+                    "bytes": 7342,
+                    "content_type": "image/jpeg",
+                }
+            },
+        }
+    ],
+}
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Original(Model):
+    content_type: Literal["image/jpeg", "image/png", "image/webp"]
+    bytes: int = Field(ge=0)
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+
+
+class Variant(Model):
+    url: str = Field(description="Absolute URL; a plain HTTP GET returns the bytes.")
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    bytes: int = Field(ge=0)
+    content_type: str
+
+
+class Variants(BaseModel):
+    model_config = ConfigDict(extra="allow")  # further sizes if the resizer is configured so
+
+    thumbnail: Variant | None = Field(None, description="Fits 200x200.")
+    medium: Variant | None = Field(None, description="Fits 800x800.")
+    large: Variant | None = Field(None, description="Fits 1600x1600.")
+
+
+class ImageRead(Model):
+    """A product photo: `pending` until the resizer has made its variants."""
+
+    id: str
+    status: Literal["pending", "ready", "failed"]
+    original: Original
+    variants: Variants = Field(description="Empty until the image is `ready`.")
+    error: str | None = Field(None, description="Why resizing failed (only when `failed`).")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+                    "status": "pending",
+                    "original": {
+                        "content_type": "image/jpeg",
+                        "bytes": 48213,
+                        "width": 1200,
+                        "height": 900,
+                    },
+                    "variants": {},
+                }
+            ]
+        },
+    )
+
+
+class Rating(Model):
+    average: float | None = Field(description="Mean of the ratings, null without reviews.")
+    count: int = Field(ge=0)
+
+
+class ProductRead(Model):
+    id: str
+    seller_id: str
+    name: str
+    description: str
+    price: str = Field(description="Decimal string in the currency's minor units, e.g. '19.99'.")
+    currency: str = Field(description="ISO 4217 code.")
+    stock: int = Field(ge=0)
+    category: str
+    created_at: str = Field(json_schema_extra={"format": "date-time"})
+    updated_at: str = Field(json_schema_extra={"format": "date-time"})
+    rating: Rating = Field(description="Fed by review events; eventually consistent.")
+    images: list[ImageRead]
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PRODUCT_EXAMPLE]})
+
+
+class ProductPage(Model):
+    items: list[ProductRead]
+    page: int = Field(ge=1)
+    size: int = Field(ge=1, le=100)
+    total: int = Field(ge=0, description="Exact up to 10,000; see `total_exact`.")
+    total_exact: bool = Field(description="False when `total` is a lower bound or estimate.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page in the same order; null on the last."
+    )
+
+
+class ProductFields(Model):
+    """The JSON body of `POST /api/products` (without a photo)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+    price: str = Field(description="Decimal string, e.g. '19.99' (not a JSON number), >= 0.")
+    currency: str = Field(description="ISO 4217 code, e.g. 'EUR'.")
+    stock: int = Field(ge=0, le=1_000_000_000)
+    category: str = Field(min_length=1, max_length=100)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Walnut salad bowl",
+                    "description": "Hand-turned, food-safe oil finish.",
+                    "price": "49.90",
+                    "currency": "EUR",
+                    "stock": 12,
+                    "category": "kitchen",
+                }
+            ]
+        },
+    )
+
+
+def _changes_schema() -> dict[str, Any]:
+    schema = ProductFields.model_json_schema()
+    schema.pop("required", None)
+    schema["properties"]["description"].pop("default", None)
+    schema.update(
+        title="ProductChanges",
+        description="The body of `PATCH /api/products/{product_id}`: any subset, no nulls.",
+        examples=[{"stock": 11, "price": "44.90"}],
+    )
+    return schema
+
+
+MULTIPART_PRODUCT = {
+    "type": "object",
+    "required": ["name", "price", "currency", "stock", "category"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description": {"type": "string", "maxLength": 10_000},
+        "price": {"type": "string", "description": "Decimal string, e.g. '19.99'."},
+        "currency": {"type": "string", "description": "ISO 4217, e.g. 'EUR'."},
+        "stock": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000},
+        "category": {"type": "string", "minLength": 1, "maxLength": 100},
+        "image": {
+            "type": "string",
+            "contentMediaType": "application/octet-stream",
+            "description": "Optional photo: JPEG, PNG or WebP (sniffed from its bytes), "
+            "at most 20 MiB and 50 megapixels.",
+        },
+    },
+}
+MULTIPART_IMAGE = {
+    "type": "object",
+    "required": ["image"],
+    "properties": {
+        "image": {
+            "type": "string",
+            "contentMediaType": "application/octet-stream",
+            "description": "JPEG, PNG or WebP (sniffed from its bytes), at most 20 MiB and "
+            "50 megapixels.",
+        }
+    },
+}
+
+_PRODUCT_ID = {"product_id": "$response.body#/id"}
+_PRODUCT_LINKS = {
+    "GetProduct": {"operationId": "getProduct", "parameters": _PRODUCT_ID},
+    "UpdateProduct": {"operationId": "updateProduct", "parameters": _PRODUCT_ID},
+    "AddProductImage": {"operationId": "addProductImage", "parameters": _PRODUCT_ID},
+    "DeleteProduct": {"operationId": "deleteProduct", "parameters": _PRODUCT_ID},
+}
+_OWNED = "Only the seller who owns the product"
+
+CREATE_PRODUCT = operation(
+    operation_id="createProduct",
+    summary="Register a product",
+    description="JSON without a photo, or multipart/form-data with the same fields plus an "
+    "optional file `image`. The photo is resized in the background: its `status` stays "
+    "`pending` until its variants are ready.",
+    roles=("seller",),
+    ok={
+        201: {
+            "model": ProductRead,
+            "description": "The product; `Location` names it.",
+            "headers": {"Location": HEADERS["Location"]},
+            "links": _PRODUCT_LINKS,
+        }
+    },
+    errors_=errors(401, 403, 413, 415, 422, 429, 503),
+    extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": ProductFields.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": MULTIPART_PRODUCT,
+                    "encoding": {"image": {"contentType": "image/jpeg, image/png, image/webp"}},
+                },
+            },
+        }
+    },
+)
+LIST_PRODUCTS = operation(
+    operation_id="listProducts",
+    summary="Search and list products",
+    description="`q` is full-text (words and prefixes) and sorts by relevance unless `sort` "
+    "says otherwise. Follow `next_cursor` (as `cursor`) for deep pages.",
+    ok={200: {"model": ProductPage, "description": "A page of products."}},
+    errors_=errors(422, 429, 503, e422="A parameter is invalid (an invalid `cursor` too)."),
+)
+GET_PRODUCT = operation(
+    operation_id="getProduct",
+    summary="Get a product",
+    ok={200: {"model": ProductRead, "description": "The product."}},
+    errors_=errors(404, 422, 429, 503),
+)
+UPDATE_PRODUCT = operation(
+    operation_id="updateProduct",
+    summary="Change a product",
+    description=f"{_OWNED} may change it. Send only the fields to change.",
+    roles=("seller",),
+    ok={200: {"model": ProductRead, "description": "The changed product."}},
+    errors_=errors(401, 403, 404, 415, 422, 429, 503),
+    extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _changes_schema()}},
+        }
+    },
+)
+DELETE_PRODUCT = operation(
+    operation_id="deleteProduct",
+    summary="Delete a product",
+    description=f"{_OWNED}, or an admin. Its photos are deleted too.",
+    roles=("seller", "admin"),
+    ok={204: {"description": "Deleted."}},
+    errors_=errors(401, 403, 404, 422, 429, 503),
+)
+ADD_IMAGE = operation(
+    operation_id="addProductImage",
+    summary="Add a photo to a product",
+    description=f"{_OWNED}. Answers at once with the image `pending`; poll the product "
+    "until it is `ready` (or `failed`, with `error`).",
+    roles=("seller",),
+    ok={202: {"model": ImageRead, "description": "The image, `pending`."}},
+    errors_=errors(401, 403, 404, 413, 415, 422, 429, 503),
+    extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": MULTIPART_IMAGE,
+                    "encoding": {"image": {"contentType": "image/jpeg, image/png, image/webp"}},
+                }
+            },
+        }
+    },
+)
