@@ -12,6 +12,9 @@ from zipbob_platform.app import wrap_plain_asgi
 from zipbob_platform.auth import JwksVerifier, static_jwks_source
 from zipbob_platform.settings import ConfigError, load_settings
 
+from .apidocs.aggregate import Aggregator
+from .apidocs.source import UpstreamDocuments
+from .apidocs.views import ApiDocument
 from .auth.refresh_tokens import RefreshTokenStore
 from .auth.service import AuthComponents
 from .control import build_control_app, is_control_path
@@ -45,6 +48,11 @@ class Gateway:
         self.control = build_control_app(self.readiness)
         self.control.state.jwks_verifier = self.verifier
         self.control.state.jwks_document = self.jwks_document
+        self.control.state.api_document = ApiDocument(
+            self.control,
+            Aggregator(self.table),
+            UpstreamDocuments({name: cfg.url for name, cfg in settings.upstreams.items()}),
+        )
         self.engine = create_engine(settings.database_url, pool_size=settings.database.pool_size)
         self.redis = create_redis(settings.redis)
         self.proxy: ProxyApp | None = None
