@@ -60,7 +60,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "The request is malformed.",
+    400: "The body cannot be parsed (not UTF-8, broken framing).",
     401: "No bearer access token, or it is invalid or expired.",
     403: "The token is valid but its role or ownership does not allow this.",
     404: "Not found.",
@@ -187,6 +187,8 @@ def finish_document(document: dict[str, Any], *, bearer_description: str) -> dic
         for method, op in item.items():
             if method not in {"get", "put", "post", "patch", "delete", "head", "options"}:
                 continue
+            if "requestBody" in op:
+                op.setdefault("responses", {}).setdefault("400", problem_response(400))
             for status, response in op.get("responses", {}).items():
                 if status == "422":
                     op["responses"][status] = {**problem_response(422), **_desc(response)}

@@ -217,6 +217,25 @@ _PRODUCT_LINKS = {
     "DeleteProduct": {"operationId": "deleteProduct", "parameters": _PRODUCT_ID},
 }
 _OWNED = "Only the seller who owns the product"
+# Public reads carry a weak ETag; send it back as If-None-Match for a bodiless 304.
+_CACHED_HEADERS = {
+    "ETag": {"description": "Weak validator of this body.", "schema": {"type": "string"}},
+    "Cache-Control": {"description": "How long caches may keep it.", "schema": {"type": "string"}},
+}
+_CONDITIONAL = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "If-None-Match",
+            "required": False,
+            "description": "An ETag from an earlier answer: 304 without a body if unchanged.",
+            "schema": {"type": "string", "maxLength": 1000},
+        }
+    ]
+}
+_NOT_MODIFIED = {
+    304: {"description": "Not modified since the ETag you sent.", "headers": _CACHED_HEADERS}
+}
 
 CREATE_PRODUCT = operation(
     operation_id="createProduct",
@@ -252,14 +271,26 @@ LIST_PRODUCTS = operation(
     summary="Search and list products",
     description="`q` is full-text (words and prefixes) and sorts by relevance unless `sort` "
     "says otherwise. Follow `next_cursor` (as `cursor`) for deep pages.",
-    ok={200: {"model": ProductPage, "description": "A page of products."}},
+    ok={
+        200: {
+            "model": ProductPage,
+            "description": "A page of products.",
+            "headers": _CACHED_HEADERS,
+        },
+        **_NOT_MODIFIED,
+    },
     errors_=errors(422, 429, 503, e422="A parameter is invalid (an invalid `cursor` too)."),
+    extra=_CONDITIONAL,
 )
 GET_PRODUCT = operation(
     operation_id="getProduct",
     summary="Get a product",
-    ok={200: {"model": ProductRead, "description": "The product."}},
+    ok={
+        200: {"model": ProductRead, "description": "The product.", "headers": _CACHED_HEADERS},
+        **_NOT_MODIFIED,
+    },
     errors_=errors(404, 422, 429, 503),
+    extra=_CONDITIONAL,
 )
 UPDATE_PRODUCT = operation(
     operation_id="updateProduct",

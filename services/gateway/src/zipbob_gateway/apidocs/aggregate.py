@@ -21,6 +21,10 @@ from ..proxy.routes import RouteTable
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
 _PARAM = re.compile(r"\{[^}/]+\}")
 GATEWAY_PATHS = ("/api/auth/", "/.well-known/jwks.json")
+UNROUTABLE = (
+    "Not found; the gateway also answers 404 for a path parameter it will not route "
+    "(a `/`, a backslash, a NUL or a dot segment in it)."
+)
 
 DESCRIPTION = """\
 The ZipBob Commerce public REST API, served through the gateway.
@@ -63,15 +67,17 @@ def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
-def _gateway_errors(operation: dict[str, Any], *, needs_token: bool) -> None:
+def _gateway_errors(path: str, operation: dict[str, Any], *, needs_token: bool) -> None:
     responses = operation.setdefault("responses", {})
-    added = [401, 429, 502, 503, 504]
+    added = {status: problem_response(status) for status in (401, 429, 502, 503, 504)}
     if "requestBody" in operation:
-        added.append(413)
-    for status in added:
+        added[413] = problem_response(413)
+    if "{" in path:
+        added[404] = problem_response(404, UNROUTABLE)
+    for status, response in added.items():
         key = str(status)
         if key not in responses:
-            responses[key] = problem_response(status)
+            responses[key] = response
         responses[key].setdefault("headers", {}).setdefault(
             "X-Request-ID", {"$ref": "#/components/headers/X-Request-ID"}
         )
@@ -161,7 +167,7 @@ class Aggregator:
                 if not exposed:
                     continue
                 if proxied:
-                    _gateway_errors(operation, needs_token=needs_token)
+                    _gateway_errors(path, operation, needs_token=needs_token)
                 document["paths"].setdefault(path, {})[method] = operation
             if path in document["paths"] and "parameters" in item:
                 document["paths"][path]["parameters"] = item["parameters"]

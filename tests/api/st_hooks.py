@@ -1,0 +1,43 @@
+"""Schemathesis hooks (SCHEMATHESIS_HOOKS=st_hooks): each operation gets the token of a
+role its security requirement names; anonymous operations get none.
+
+Tokens come from the environment (the test signs both users up through the gateway):
+ZIPBOB_ST_SELLER_TOKEN, ZIPBOB_ST_CUSTOMER_TOKEN.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import schemathesis
+
+TOKENS = {
+    "seller": os.environ.get("ZIPBOB_ST_SELLER_TOKEN", ""),
+    "customer": os.environ.get("ZIPBOB_ST_CUSTOMER_TOKEN", ""),
+}
+# Reviews are written by the customer, so its token edits and deletes them.
+ANY_USER = {"updateReview": "customer", "deleteReview": "customer"}
+
+
+def role_for(operation: dict[str, Any]) -> str | None:
+    security = operation.get("security")
+    if not security:
+        return None
+    roles = [role for requirement in security for role in requirement.get("bearerAuth", [])]
+    for role in roles:
+        if role in TOKENS:
+            return role
+    return ANY_USER.get(operation.get("operationId", ""), "seller")
+
+
+@schemathesis.auth(refresh_interval=None)
+class RoleTokens:
+    def get(self, case: Any, context: Any) -> str | None:
+        role = role_for(case.operation.definition.raw)
+        return TOKENS[role] if role else None
+
+    def set(self, case: Any, data: str | None, context: Any) -> None:
+        if data:
+            case.headers = case.headers or {}
+            case.headers["Authorization"] = f"Bearer {data}"
