@@ -142,6 +142,7 @@ def test_api_docs_render_offline_with_a_strict_csp(platform: Any) -> None:
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "api-docs.png"
+    create_shot = ARTIFACTS / "api-docs-create-product.png"
     outside: list[str] = []
     console_errors: list[str] = []
     with sync_playwright() as playwright:
@@ -167,9 +168,13 @@ def test_api_docs_render_offline_with_a_strict_csp(platform: Any) -> None:
             page.wait_for_selector(".opblock-tag-section", timeout=30_000)
             title = page.locator(".info .title").inner_text()
             page.screenshot(path=str(shot), full_page=False)
+            # The seller's first call, opened: multipart body, roles, problem responses.
+            page.click("text=Register a product")
+            page.wait_for_selector("text=multipart/form-data", timeout=30_000)
+            page.locator(".opblock.is-open").first.screenshot(path=str(create_shot))
         finally:
             browser.close()
     assert "ZipBob Commerce API" in title
     assert outside == [], f"the docs page reached outside the gateway: {outside}"
     assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
-    assert shot.stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000 and create_shot.stat().st_size > 10_000

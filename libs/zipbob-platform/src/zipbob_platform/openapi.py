@@ -51,10 +51,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "type": "https://zipbob.dev/problems/not-found",
             "title": "Not Found",
             "status": 404,
-            "detail": "product 0b5c2a3e-5a0e-4c43-9d0c-5e2f4f3c1d2a not found",
-            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
-            "request_id": "5f0c6d7e8a9b4c1d",
-            "instance": "/api/products/0b5c2a3e-5a0e-4c43-9d0c-5e2f4f3c1d2a",
+            "detail": "product nope does not exist",
+            "trace_id": "33e77a7f8cb2ba9b23fd741bda488f3b",
+            "request_id": "d3d5408b010e9893c4b4414478ec9751",
+            "instance": "/api/products/nope",
         }
     ],
 }

@@ -12,36 +12,38 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zipbob_platform.openapi import HEADERS, errors, operation
 
+# From a real answer of `make run` (the signature shortened).
+_PRODUCT = "5ef6661c-9376-4ec4-946c-2a72f82c7fe5"
+_IMAGE = "108a71c7-cde0-4de4-9988-3aff1e493643"
+_URL = (
+    f"http://127.0.0.1:9000/resized-images/products/{_PRODUCT}/{_IMAGE}/thumbnail.jpg"
+    "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=zipbob-local%2F20261202%2Fus-east-1"
+    "%2Fs3%2Faws4_request&X-Amz-Date=20261202T061120Z&X-Amz-Expires=3600"
+    "&X-Amz-SignedHeaders=host&X-Amz-Signature=c8dac500195b362e…"
+)
 PRODUCT_EXAMPLE: dict[str, Any] = {
-    "id": "3f2c8a1e-7b4d-4e0a-9c55-2d1f6b8e9a10",
-    "seller_id": "8d0e4b7a-1c2f-4a3b-9e5d-6f7a8b9c0d1e",
+    "id": _PRODUCT,
+    "seller_id": "e7c9fc98-0f81-4ecd-8704-c2e79487e1e4",
     "name": "Walnut salad bowl",
-    "description": "Hand-turned, food-safe oil finish.",
+    "description": "",
     "price": "49.90",
     "currency": "EUR",
     "stock": 12,
     "category": "kitchen",
-    "created_at": "2026-12-02T06:12:41.118204Z",
-    "updated_at": "2026-12-02T06:12:41.118204Z",
+    "created_at": "2026-12-02T06:11:18.312122Z",
+    "updated_at": "2026-12-02T06:11:18.312127Z",
     "rating": {"average": 4.5, "count": 2},
     "images": [
         {
-            "id": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+            "id": _IMAGE,
             "status": "ready",
-            "original": {
-                "content_type": "image/jpeg",
-                "bytes": 48213,
-                "width": 1200,
-                "height": 900,
-            },
+            "original": {"content_type": "image/jpeg", "bytes": 5428, "width": 640, "height": 480},
             "variants": {
                 "thumbnail": {
-                    "url": "http://127.0.0.1:9000/resized-images/products/3f2c8a1e-7b4d-4e0a-"
-                    "9c55-2d1f6b8e9a10/a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d/thumbnail.jpg"
-                    "?X-Amz-Signature=…",
+                    "url": _URL,
                     "width": 200,
                     "height": 150,
-                    "bytes": 7342,
+                    "bytes": 1149,
                     "content_type": "image/jpeg",
                 }
             },
@@ -91,13 +93,13 @@ class ImageRead(Model):
         json_schema_extra={
             "examples": [
                 {
-                    "id": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+                    "id": _IMAGE,
                     "status": "pending",
                     "original": {
                         "content_type": "image/jpeg",
-                        "bytes": 48213,
-                        "width": 1200,
-                        "height": 900,
+                        "bytes": 5428,
+                        "width": 640,
+                        "height": 480,
                     },
                     "variants": {},
                 }
