@@ -100,7 +100,8 @@ def test_schemathesis_finds_nothing_through_the_gateway(platform: Any) -> None:
     )
     seed = int(os.environ.get("ZIPBOB_ST_SEED") or random.SystemRandom().randrange(1, 2**31))
     command = [
-        str(Path(sys.executable).with_name("schemathesis")), "run",
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file", str(HERE / "schemathesis.toml"), "run",
         f"{platform.gateway}/api/openapi.json", "--url", platform.gateway,
         "--phases", "examples,fuzzing,stateful", "--mode", "all", "--checks", CHECKS,
         "--workers", "1", "--max-examples", str(MAX_EXAMPLES), "--seed", str(seed),

@@ -231,7 +231,7 @@ _CONDITIONAL = {
             "name": "If-None-Match",
             "required": False,
             "description": "An ETag from an earlier answer: 304 without a body if unchanged.",
-            "schema": {"type": "string", "maxLength": 1000},
+            "schema": {"type": "string"},
         }
     ]
 }
