@@ -1,11 +1,12 @@
 # ZipBob Commerce — the two commands are `make run` and `make test` (see README).
+# libs/zipbob-devkit (embedded servers, launcher, pytest plugin) is installed here, never in an image.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 PROFILE ?= local
-PACKAGES := libs/zipbob-platform services/gateway services/catalog services/review services/resizer
+PACKAGES := libs/zipbob-platform libs/zipbob-devkit services/gateway services/catalog services/review services/resizer
 PYTEST_ARGS ?=
 
 .PHONY: install run test test-fast lint fmt bench clean dev-env
@@ -21,7 +22,7 @@ $(VENV)/.installed: requirements.lock $(wildcard libs/*/pyproject.toml services/
 install: $(VENV)/.installed
 
 run: install
-	@ZIPBOB_PROFILE=$(PROFILE) exec $(PY) -m zipbob_platform.launcher
+	@ZIPBOB_PROFILE=$(PROFILE) exec $(PY) -m zipbob_devkit.launcher
 
 dev-env: install
 	@$(PY) scripts/dev_env.py

@@ -1,2 +1,2 @@
-# Shared fixtures for every suite in the workspace: real servers (see zipbob_platform.testing).
-pytest_plugins = ["zipbob_platform.testing"]
+# Shared fixtures for every suite in the workspace: real servers (see zipbob_devkit.testing).
+pytest_plugins = ["zipbob_devkit.testing"]

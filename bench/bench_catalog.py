@@ -28,8 +28,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
-from zipbob_platform.embedded import free_port, start_s3, wait_for_port
-from zipbob_platform.testing import create_sql_database, drop_sql_database
+from zipbob_devkit.embedded import free_port, start_s3, wait_for_port
+from zipbob_devkit.testing import create_sql_database, drop_sql_database
 
 ROOT = Path(__file__).resolve().parents[1]
 RABBIT_URL = os.environ.get("ZIPBOB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")

@@ -219,7 +219,7 @@ def redis_url(tmp: Path) -> tuple[str, object | None]:
         sock.settimeout(0.3)
         if sock.connect_ex(("127.0.0.1", 6379)) == 0:
             return "redis://127.0.0.1:6379/0", None
-    from zipbob_platform.embedded import start_redis
+    from zipbob_devkit.embedded import start_redis
 
     server = start_redis(log_dir=tmp)
     return server.url, server

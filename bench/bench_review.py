@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 from pymongo import AsyncMongoClient
 
-from zipbob_platform.embedded import free_port, start_mongo, wait_for_port
+from zipbob_devkit.embedded import free_port, start_mongo, wait_for_port
 from zipbob_review.reviews.models import ReviewDocument, new_review_id, utc_now
 from zipbob_review.settings import MongoSettings
 from zipbob_review.storage import connect, prepare

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zipbob_platform import embedded, launcher
+from zipbob_devkit import embedded, launcher
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zipbob_platform import embedded, launcher
-from zipbob_platform.faults import TcpProxy
-from zipbob_platform.testing import create_sql_database, drop_sql_database, unique_name
+from zipbob_devkit import embedded, launcher
+from zipbob_devkit.faults import TcpProxy
+from zipbob_devkit.testing import create_sql_database, drop_sql_database, unique_name
 
 REDIS_PORT = 6379
 RABBITMQ_PORT = 5672

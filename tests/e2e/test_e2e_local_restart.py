@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from zipbob_platform import embedded, launcher
+from zipbob_devkit import embedded, launcher
 
 from .client import ApiClient
 from .photos import photo_jpeg
@@ -34,7 +34,7 @@ class LauncherProcess:
         }
         self.log = (data_dir.parent / f"launcher-{time.monotonic_ns()}.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "zipbob_platform.launcher"],
+            [sys.executable, "-m", "zipbob_devkit.launcher"],
             env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from zipbob_catalog.main import create_app
 from zipbob_catalog.settings import CatalogSettings
+from zipbob_devkit.embedded import free_port
 from zipbob_platform.auth import static_jwks_source
-from zipbob_platform.embedded import free_port
 
 
 class TokenSigner:
@@ -287,7 +287,7 @@ class RabbitNames:
 
 @pytest.fixture
 def rabbit_names(rabbitmq_url: str) -> Any:
-    from zipbob_platform.testing import unique_name
+    from zipbob_devkit.testing import unique_name
 
     names = RabbitNames(
         url=rabbitmq_url,

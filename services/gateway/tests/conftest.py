@@ -19,11 +19,11 @@ import pytest
 import uvicorn
 from aiohttp import web
 
+from zipbob_devkit.embedded import free_port
+from zipbob_devkit.testing import unique_name
 from zipbob_gateway.main import create_app
 from zipbob_gateway.settings import GatewaySettings
-from zipbob_platform.embedded import free_port
 from zipbob_platform.settings import load_settings
-from zipbob_platform.testing import unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pytest
 from review_factories import CatalogStub, drop_database
 
-from zipbob_platform.testing import unique_name
+from zipbob_devkit.testing import unique_name
 
 
 @pytest.fixture(scope="module")

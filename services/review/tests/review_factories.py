@@ -15,9 +15,9 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from zipbob_devkit.embedded import free_port
+from zipbob_devkit.testing import unique_name
 from zipbob_platform.auth import static_jwks_source
-from zipbob_platform.embedded import free_port
-from zipbob_platform.testing import unique_name
 from zipbob_review.main import create_app
 from zipbob_review.settings import ReviewSettings
 

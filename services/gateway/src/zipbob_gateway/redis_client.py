@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from typing import Any
 
 import redis.asyncio as redis
+from redis.exceptions import NoScriptError
 
 from .settings import RedisSettings
 
@@ -49,17 +51,21 @@ class ThrottledWarning:
 
 
 class LuaScript:
-    """A Lua script sent with EVAL on every call.
+    """A Lua script run by its SHA1 (EVALSHA), so each call sends a digest, not the source.
 
-    redis-py's Script tries EVALSHA first; fakeredis (the local profile's embedded Redis)
-    drops the connection on an EVALSHA of a script it has not seen. The script text is a
-    few hundred bytes and these calls are rare (leases, logins, refreshes), so plain EVAL
-    costs nothing worth the difference.
+    A server that has not seen the script yet (first call, restart, failover, SCRIPT FLUSH)
+    answers NOSCRIPT; the call is then sent once with EVAL, which also caches the script for
+    the next EVALSHA. redis-py's own ``Script`` does SCRIPT LOAD + EVALSHA instead: two
+    round trips where one will do.
     """
 
     def __init__(self, client: redis.Redis, source: str) -> None:
         self.client = client
         self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
     async def __call__(self, *, keys: list[str], args: list[object]) -> Any:
-        return await self.client.eval(self.source, len(keys), *keys, *args)  # type: ignore[misc]
+        try:
+            return await self.client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
+        except NoScriptError:
+            return await self.client.eval(self.source, len(keys), *keys, *args)  # type: ignore[misc]

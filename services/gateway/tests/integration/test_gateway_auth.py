@@ -10,7 +10,7 @@ import jwt
 import pytest
 from prometheus_client import REGISTRY
 
-from zipbob_platform.testing import unique_name
+from zipbob_devkit.testing import unique_name
 
 pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[4]

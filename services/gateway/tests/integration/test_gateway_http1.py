@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from zipbob_devkit.embedded import free_port
 from zipbob_gateway.proxy.http1 import (
     ConnectionPool,
     UpstreamConnectError,
     UpstreamDisconnected,
     UpstreamProtocolError,
 )
-from zipbob_platform.embedded import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from zipbob_platform.embedded import free_port
+from zipbob_devkit.embedded import free_port
 from zipbob_platform.logging import JsonFormatter
 
 pytestmark = pytest.mark.integration
@@ -165,7 +165,7 @@ async def test_no_tokens_or_passwords_in_logs(gateway_factory):
 
 
 async def test_scripts_run_on_the_embedded_redis_of_the_local_profile(gateway_factory, problem):
-    from zipbob_platform.embedded import start_redis
+    from zipbob_devkit.embedded import start_redis
 
     embedded = start_redis()
     try:

@@ -192,7 +192,7 @@ async def test_circuit_breaker_opens_and_closes_again(gateway_factory, upstreams
 
 
 async def test_unreachable_upstream_gives_502_problem(gateway_factory, problem):
-    from zipbob_platform.embedded import free_port
+    from zipbob_devkit.embedded import free_port
 
     gateway = await gateway_factory(env={"ZIPBOB_REVIEW_PORT": str(free_port())})
     response = await gateway.client.get("/api/reviews/r1")

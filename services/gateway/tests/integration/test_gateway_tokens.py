@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import REGISTRY
 
+from zipbob_devkit.testing import unique_name
 from zipbob_gateway.keys.keyring import SigningKey, dump_private_keys
-from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
 

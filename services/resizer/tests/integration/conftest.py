@@ -12,6 +12,7 @@ import httpx
 import pika
 import pytest
 
+from zipbob_devkit.testing import rabbitmq_url, s3_server, unique_name  # noqa: F401
 from zipbob_platform.cloudevents import (
     CloudEvent,
     from_amqp,
@@ -19,7 +20,6 @@ from zipbob_platform.cloudevents import (
     to_http_binary,
     to_http_structured,
 )
-from zipbob_platform.testing import rabbitmq_url, s3_server, unique_name  # noqa: F401
 from zipbob_resizer.main import create_app
 from zipbob_resizer.settings import ResizerSettings
 

@@ -15,8 +15,8 @@ import pika
 import pytest
 from resizer_factories import jpeg_bytes, photo_like
 
+from zipbob_devkit.embedded import free_port, port_open
 from zipbob_platform.cloudevents import to_amqp, to_http_binary
-from zipbob_platform.embedded import free_port, port_open
 from zipbob_resizer.dispatcher.consumer import Dispatcher
 from zipbob_resizer.service import result_event_id
 

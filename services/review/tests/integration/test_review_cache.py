@@ -15,8 +15,8 @@ from review_factories import (
     running_app,
 )
 
-from zipbob_platform.embedded import free_port
-from zipbob_platform.faults import TcpProxy
+from zipbob_devkit.embedded import free_port
+from zipbob_devkit.faults import TcpProxy
 
 pytestmark = pytest.mark.integration
 

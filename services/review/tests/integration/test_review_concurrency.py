@@ -14,7 +14,7 @@ from review_factories import (
     running_app,
 )
 
-from zipbob_platform.testing import unique_name
+from zipbob_devkit.testing import unique_name
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from review_factories import (
     running_app,
 )
 
-from zipbob_platform.embedded import free_port
+from zipbob_devkit.embedded import free_port
 
 pytestmark = pytest.mark.integration
 

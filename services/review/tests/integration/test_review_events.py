@@ -13,8 +13,8 @@ from review_factories import (
     running_app,
 )
 
+from zipbob_devkit.testing import unique_name
 from zipbob_platform.cloudevents import new_event, to_amqp, to_http_binary, to_http_structured
-from zipbob_platform.testing import unique_name
 
 pytestmark = pytest.mark.integration
 DELETED = "com.zipbob.catalog.product.deleted"

@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 S3_BUCKETS = ("original-images", "resized-images")
 S3_REGION = "us-east-1"
@@ -134,7 +135,7 @@ def start_redis(port: int | None = None, *, log_dir: Path | None = None) -> Embe
     port = port or free_port()
     server = _spawn(
         "redis",
-        [sys.executable, "-m", "zipbob_platform.embedded", "redis", "--port", str(port)],
+        [sys.executable, "-m", "zipbob_devkit.embedded", "redis", "--port", str(port)],
         port,
         log_dir,
     )
@@ -174,9 +175,33 @@ def start_mongo(
 
 
 def _serve_redis(port: int) -> None:
+    import redis
     from fakeredis import TcpFakeServer
+    from fakeredis._clients._tcp_server import TCPFakeRequestHandler
+
+    class ErrorsAsReplies:
+        """fakeredis's TCP handler closes the connection after any error reply (NOSCRIPT,
+        WRONGTYPE, ...); a real Redis answers the error and keeps the connection."""
+
+        def __init__(self, connection: Any) -> None:
+            self._connection = connection
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._connection, name)
+
+        def read_response(self) -> Any:
+            try:
+                return self._connection.read_response()
+            except redis.ResponseError as exc:
+                return exc
+
+    class Handler(TCPFakeRequestHandler):
+        def setup(self) -> None:
+            super().setup()
+            self.current_client = ErrorsAsReplies(self.current_client)  # type: ignore[assignment]
 
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    server.RequestHandlerClass = Handler
     server.daemon_threads = True
     server.serve_forever()
 

@@ -92,10 +92,6 @@ def _installed(service: str) -> bool:
     return importlib.util.find_spec(f"zipbob_{service}.__main__") is not None
 
 
-def _port_for(service: str) -> int:
-    return int(os.environ.get(f"ZIPBOB_{service.upper()}_PORT", DEFAULT_PORTS[service]))
-
-
 def _wait_live(child: Child, log_path: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:

@@ -5,7 +5,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from zipbob_platform.faults import TcpProxy
+from zipbob_devkit.faults import TcpProxy
 
 
 @pytest.fixture
