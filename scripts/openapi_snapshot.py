@@ -30,20 +30,20 @@ SERVICES = ("gateway", "catalog", "review", "resizer")
 
 
 def free_port() -> int:
-    from zipbob_platform import embedded
+    from zipbob_devkit import embedded
 
     return embedded.free_port()
 
 
 class LaunchedPlatform:
-    """`python -m zipbob_platform.launcher` in the local profile on free ports."""
+    """`python -m zipbob_devkit.launcher` in the local profile on free ports."""
 
     def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None) -> None:
         self.ports = {name: free_port() for name in SERVICES}
         self.log_path = data_dir.parent / f"launcher-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "zipbob_platform.launcher"],
+            [sys.executable, "-m", "zipbob_devkit.launcher"],
             env={
                 **os.environ,
                 "ZIPBOB_DATA_DIR": str(data_dir),

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from zipbob_devkit import embedded
 from zipbob_gateway.apidocs.aggregate import Aggregator
 from zipbob_gateway.apidocs.source import UpstreamDocuments
 from zipbob_gateway.control import is_control_path
 from zipbob_gateway.proxy.routes import RouteTable
 from zipbob_gateway.settings import RouteSettings
-from zipbob_platform import embedded
 
 
 def _op(summary: str, *, body: bool = False) -> dict[str, Any]:
