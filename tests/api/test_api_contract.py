@@ -8,6 +8,7 @@ stateful sequences along the document's links); /api/docs rendered by headless C
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 import os
@@ -83,9 +84,17 @@ def _token(gateway: str, *, role: str, email: str, password: str) -> str:
 def test_the_served_document_is_the_committed_snapshot(platform: Any) -> None:
     served = snapshot.fetch_document(platform.gateway)
     committed = json.loads(snapshot.SNAPSHOT.read_text())
+    diff = difflib.unified_diff(
+        snapshot.canonical(committed).splitlines(),
+        snapshot.canonical(served).splitlines(),
+        "docs/openapi.json",
+        "GET /api/openapi.json",
+        lineterm="",
+    )
     assert served == committed, (
         "GET /api/openapi.json differs from docs/openapi.json. If the API change is meant, "
-        "regenerate it: `.venv/bin/python scripts/openapi_snapshot.py` (and commit it)."
+        "regenerate it: `.venv/bin/python scripts/openapi_snapshot.py` (and commit it).\n"
+        + "\n".join(list(diff)[:60])
     )
     paths = served["paths"]
     assert not [p for p in paths if p.startswith("/internal") or p.startswith("/healthz")]
