@@ -114,7 +114,7 @@ def test_schemathesis_finds_nothing_through_the_gateway(platform: Any) -> None:
         f"{platform.gateway}/api/openapi.json", "--url", platform.gateway,
         "--phases", "examples,fuzzing,stateful", "--mode", "all", "--checks", CHECKS,
         "--workers", "1", "--max-examples", str(MAX_EXAMPLES), "--seed", str(seed),
-        "--request-timeout", "30", "--max-time", "150", "--no-color",
+        "--request-timeout", "30", "--no-color",
     ]  # fmt: skip
     print(f"schemathesis seed {seed}; replay with ZIPBOB_ST_SEED={seed}", flush=True)
     run = subprocess.run(
@@ -180,8 +180,9 @@ def test_api_docs_render_offline_with_a_strict_csp(platform: Any) -> None:
             page.screenshot(path=str(shot), full_page=False)
             # The seller's first call, opened: multipart body, roles, problem responses.
             page.click("text=Register a product")
-            page.wait_for_selector("text=multipart/form-data", timeout=30_000)
-            page.locator(".opblock.is-open").first.screenshot(path=str(create_shot))
+            page.wait_for_selector(".opblock.is-open .responses-table", timeout=30_000)
+            page.locator(".opblock.is-open").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(create_shot))
         finally:
             browser.close()
     assert "ZipBob Commerce API" in title

@@ -91,10 +91,55 @@ HEADERS: dict[str, Any] = {
 }
 
 
+# What the services really answer (detail texts from their code), one per status.
+EXAMPLE_DETAILS: dict[int, tuple[str, str]] = {
+    400: ("bad-request", "There was an error parsing the body"),
+    401: ("unauthorized", "this request needs a bearer access token"),
+    403: ("forbidden", "only the seller who owns this product may change it"),
+    404: ("not-found", "product nope does not exist"),
+    405: ("method-not-allowed", "PUT is not allowed here"),
+    409: ("conflict", "an account with this email already exists"),
+    413: ("request-entity-too-large", "the request body exceeds 22020096 bytes"),
+    415: ("unsupported-image-type", "only JPEG, PNG and WebP images are accepted"),
+    422: ("validation", "price: Value error, price must be a decimal string such as '19.99'"),
+    429: ("too-many-requests", "too many requests; slow down"),
+    502: ("bad-gateway", "the catalog service could not be reached"),
+    503: ("service-unavailable", "the catalog service is unavailable; retry later"),
+    504: ("gateway-timeout", "the catalog service did not answer in time"),
+}
+
+
+def problem_example(status: int) -> dict[str, Any]:
+    kind, detail = EXAMPLE_DETAILS.get(status, ("about:blank", HTTPStatus(status).phrase))
+    example: dict[str, Any] = {
+        "type": "https://zipbob.dev/problems/" + kind,
+        "title": "Validation failed" if status == 422 else HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "trace_id": "33e77a7f8cb2ba9b23fd741bda488f3b",
+        "request_id": "d3d5408b010e9893c4b4414478ec9751",
+        "instance": "/api/products",
+    }
+    if status == 422:
+        example["errors"] = [
+            {
+                "loc": ["body", "price"],
+                "msg": "Value error, price must be a decimal string such as '19.99'",
+                "type": "value_error",
+            }
+        ]
+    return example
+
+
 def problem_response(status: int, description: str | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description or ERROR_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
-        "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
+        "content": {
+            "application/problem+json": {
+                "schema": {"$ref": PROBLEM_REF},
+                "example": problem_example(status),
+            }
+        },
     }
     if status in RETRY_AFTER_STATUSES:
         response["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
