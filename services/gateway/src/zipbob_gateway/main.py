@@ -13,7 +13,7 @@ from zipbob_platform.auth import JwksVerifier, static_jwks_source
 from zipbob_platform.settings import ConfigError, load_settings
 
 from .apidocs.aggregate import Aggregator
-from .apidocs.source import UpstreamDocuments
+from .apidocs.source import UpstreamDocuments, documented_upstreams
 from .apidocs.views import ApiDocument
 from .auth.refresh_tokens import RefreshTokenStore
 from .auth.service import AuthComponents
@@ -51,7 +51,7 @@ class Gateway:
         self.control.state.api_document = ApiDocument(
             self.control,
             Aggregator(self.table),
-            UpstreamDocuments({name: cfg.url for name, cfg in settings.upstreams.items()}),
+            UpstreamDocuments(documented_upstreams(settings)),
         )
         self.engine = create_engine(settings.database_url, pool_size=settings.database.pool_size)
         self.redis = create_redis(settings.redis)

@@ -7,10 +7,10 @@ from typing import Any
 
 from zipbob_devkit import embedded
 from zipbob_gateway.apidocs.aggregate import Aggregator
-from zipbob_gateway.apidocs.source import UpstreamDocuments
+from zipbob_gateway.apidocs.source import UpstreamDocuments, documented_upstreams
 from zipbob_gateway.control import is_control_path
 from zipbob_gateway.proxy.routes import RouteTable
-from zipbob_gateway.settings import RouteSettings
+from zipbob_gateway.settings import GatewaySettings, RouteSettings
 
 
 def _op(summary: str, *, body: bool = False) -> dict[str, Any]:
@@ -98,3 +98,18 @@ def test_docs_paths_are_the_gateways_own() -> None:
     for path in ("/api/openapi.json", "/api/docs", "/api/docs/swagger-ui-bundle.js"):
         assert is_control_path(path)
     assert not is_control_path("/api/docsX")
+
+
+def test_only_upstreams_routed_under_api_are_asked_for_a_document() -> None:
+    settings = GatewaySettings(
+        service="gateway",
+        upstreams={
+            "catalog": {"url": "http://127.0.0.1:1"},
+            "web": {"url": "http://127.0.0.1:2"},
+        },
+        routes=[
+            {"id": "products", "paths": ["/api/products/**"], "upstream": "catalog"},
+            {"id": "web", "paths": ["/", "/static/**"], "upstream": "web"},
+        ],
+    )
+    assert documented_upstreams(settings) == {"catalog": "http://127.0.0.1:1"}

@@ -15,8 +15,21 @@ from typing import Any
 
 import aiohttp
 
+from ..settings import GatewaySettings
+
 log = logging.getLogger("zipbob.gateway.apidocs")
 MISSING_RETRY_SECONDS = 2.0
+
+
+def documented_upstreams(settings: GatewaySettings) -> dict[str, str]:
+    """Upstreams that serve part of the public API (a route under /api/ points at them):
+    name -> base URL. Others (the web console's pages) have no API document to fetch."""
+    names = {
+        route.upstream
+        for route in settings.routes
+        if any(path.startswith("/api/") or path == "/api" for path in route.paths)
+    }
+    return {name: settings.upstreams[name].url for name in sorted(names)}
 
 
 class UpstreamDocuments:
