@@ -1,5 +1,7 @@
 """Schemathesis hooks (SCHEMATHESIS_HOOKS=st_hooks): each operation gets the token of a
-role its security requirement names; anonymous operations get none.
+role its security requirement names; anonymous operations get none. A generated photo is
+sometimes swapped for a real JPEG or PNG, so uploads also get past the byte sniffing and
+the stateful sequences reach a 202 and the resizer.
 
 Tokens come from the environment (the test signs both users up through the gateway):
 ZIPBOB_ST_SELLER_TOKEN, ZIPBOB_ST_CUSTOMER_TOKEN.
@@ -7,10 +9,13 @@ ZIPBOB_ST_SELLER_TOKEN, ZIPBOB_ST_CUSTOMER_TOKEN.
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
 import schemathesis
+from hypothesis import strategies as st
+from PIL import Image
 
 TOKENS = {
     "seller": os.environ.get("ZIPBOB_ST_SELLER_TOKEN", ""),
@@ -41,3 +46,27 @@ class RoleTokens:
         if data:
             case.headers = case.headers or {}
             case.headers["Authorization"] = f"Bearer {data}"
+
+
+def _photo(fmt: str, size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (150, 90, 40)).save(out, fmt)
+    return out.getvalue()
+
+
+PHOTOS = [_photo("JPEG", (64, 48)), _photo("PNG", (32, 40))]
+UPLOADS = {"createProduct", "addProductImage"}
+
+
+@schemathesis.hook
+def flatmap_body(context: Any, body: Any) -> Any:
+    operation = context.operation
+    if (
+        operation is None
+        or operation.definition.raw.get("operationId") not in UPLOADS
+        or not isinstance(body, dict)
+        or not isinstance(body.get("image"), (bytes, str))
+    ):
+        return st.just(body)
+    # Same schema validity either way: only the bytes of a string field change.
+    return st.sampled_from([body, *({**body, "image": photo} for photo in PHOTOS)])
