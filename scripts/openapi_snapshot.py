@@ -56,7 +56,7 @@ class LaunchedPlatform:
         self.gateway = f"http://127.0.0.1:{self.ports['gateway']}"
         self.urls = {name: f"http://127.0.0.1:{p}" for name, p in self.ports.items()}
         try:
-            self._wait_ready(deadline=time.monotonic() + 120)
+            self._wait_ready(deadline=time.monotonic() + 180)
         except BaseException:
             self.stop()
             raise
@@ -66,7 +66,11 @@ class LaunchedPlatform:
         wanted.append(f"{self.gateway}/healthz/live")
         while True:
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the platform did not come up; see {self.log_path}")
+                self._log.flush()
+                tail = self.log_path.read_text(errors="replace").splitlines()[-30:]
+                raise RuntimeError(
+                    "the platform did not come up; the launcher's last lines:\n" + "\n".join(tail)
+                )
             try:
                 if all(httpx.get(url, timeout=2).status_code == 200 for url in wanted):
                     return

@@ -134,6 +134,14 @@ def test_schemathesis_finds_nothing_through_the_gateway(platform: Any) -> None:
     )
     output = run.stdout + run.stderr
     print(output[-6000:])
+    mine = httpx.get(
+        f"{platform.gateway}/api/products",
+        params={"size": 100},
+        headers={"Authorization": f"Bearer {seller}"},
+        timeout=30,
+    ).json()
+    photos = sum(len(p["images"]) for p in mine.get("items", []))
+    print(f"left by the run: {mine.get('total')} products, {photos} photos on the first page")
     assert run.returncode == 0, (
         f"schemathesis found failures (seed {seed}; rerun with ZIPBOB_ST_SEED={seed}):\n"
         + output[-20000:]

@@ -50,6 +50,12 @@ PRODUCT_EXAMPLE: dict[str, Any] = {
         }
     ],
 }
+# What POST /api/products answers: the photo not resized yet, no reviews yet.
+CREATED_EXAMPLE: dict[str, Any] = {
+    **PRODUCT_EXAMPLE,
+    "rating": {"average": None, "count": 0},
+    "images": [{**PRODUCT_EXAMPLE["images"][0], "status": "pending", "variants": {}}],
+}
 
 
 class Model(BaseModel):
@@ -250,6 +256,7 @@ CREATE_PRODUCT = operation(
         201: {
             "model": ProductRead,
             "description": "The product; `Location` names it.",
+            "content": {"application/json": {"example": CREATED_EXAMPLE}},
             "headers": {"Location": HEADERS["Location"]},
             "links": _PRODUCT_LINKS,
         }
