@@ -50,10 +50,11 @@ def main() -> int:
     s3_key, s3_secret = f"zipbob-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
     lines = [
         "# Written by `make dev-env` for `make run PROFILE=dev`. Never commit this file.",
-        f"ZIPBOB_GATEWAY_DATABASE_URL={GATEWAY_DB}",
-        f"ZIPBOB_CATALOG_DATABASE_URL={CATALOG_DB}",
+        # Scoped (ZIPBOB_<SERVICE>_...): `make run` gives every service this one environment.
+        f"ZIPBOB_GATEWAY_DATABASE__URL={GATEWAY_DB}",
+        f"ZIPBOB_CATALOG_DATABASE__URL={CATALOG_DB}",
         "ZIPBOB_RABBITMQ__URL=amqp://guest:guest@127.0.0.1:5672/%2F",
-        "ZIPBOB_S3_ENDPOINT=http://127.0.0.1:9000",
+        "ZIPBOB_S3__ENDPOINT_URL=http://127.0.0.1:9000",
         f"ZIPBOB_S3__ACCESS_KEY_ID={s3_key}",
         f"ZIPBOB_S3__SECRET_ACCESS_KEY={s3_secret}",
         f"ZIPBOB_JWT__PRIVATE_KEYS={json.dumps([{'kid': key.kid, 'pem': key.pem()}])}",

@@ -86,7 +86,7 @@ class RunningCatalog:
 
     @property
     def runtime(self) -> Any:
-        return self.app.state.catalog
+        return self.app.state.container.runtime
 
 
 async def start_catalog(settings: CatalogSettings, signer: TokenSigner) -> tuple[Any, Any]:

@@ -125,7 +125,7 @@ async def running_app(
         async with httpx.AsyncClient(transport=transport, base_url="http://review") as client:
             client.app = app  # type: ignore[attr-defined]
             deadline = time.monotonic() + 10
-            while wait_for_storage and not app.state.review_deps.repository.schema_ready:
+            while wait_for_storage and not app.state.container.deps.repository.schema_ready:
                 if time.monotonic() > deadline:
                     raise RuntimeError("review storage not prepared within 10s")
                 await _sleep(0.02)

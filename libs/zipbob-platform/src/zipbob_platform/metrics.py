@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_LABELS = ("service", "method", "route", "status")
@@ -76,19 +76,6 @@ class HttpMetricsMiddleware:
 
 def render_metrics() -> bytes:
     return bytes(generate_latest(REGISTRY))
-
-
-async def metrics_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-    """/metrics as a plain ASGI callable, for apps that do not use Starlette routing."""
-    payload = render_metrics()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", CONTENT_TYPE_LATEST.encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 def get_or_create(

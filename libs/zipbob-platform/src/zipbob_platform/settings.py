@@ -1,20 +1,48 @@
 """Layered configuration: YAML files per service and profile, then environment variables.
 
 Order (later wins): ``application.yaml``, ``application-<profile>.yaml``, ``<service>.yaml``,
-``<service>-<profile>.yaml``, then ``ZIPBOB_<SERVICE>_PORT`` and ``ZIPBOB_<SECTION>__<KEY>``.
+``<service>-<profile>.yaml``, then ``ZIPBOB_<SECTION>__<KEY>``, then the same scoped to one
+service, ``ZIPBOB_<SERVICE>_<SECTION>__<KEY>`` (``ZIPBOB_CATALOG_DATABASE__URL`` reaches the
+catalog only: for one environment serving several services, as ``make run`` does; a
+container serves one service and may use the unscoped form), and ``ZIPBOB_<SERVICE>_PORT``.
 YAML strings may hold Spring-style placeholders ``${ENV_VAR:default}``.
+
+Secrets follow features: in ``dev``/``prod`` a service requires the secrets of the sections
+its configuration uses (``ServiceSettings.unused_sections`` names the others), and
+``describe_secrets`` says which at start-up.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from .sections import (
+    AuthSettings,
+    LoggingSettings,
+    Section,
+    ServerSettings,
+    SqlSettings,
+    TracingSettings,
+)
+
+__all__ = [
+    "AuthSettings",
+    "ConfigError",
+    "MigrationSettings",
+    "Section",
+    "ServiceSettings",
+    "describe_secrets",
+    "load_settings",
+    "required_secrets",
+]
 
 PROFILES = ("local", "test", "dev", "prod")
 RELAXED_PROFILES = ("local", "test")  # profiles allowed to run with built-in dev secrets
@@ -33,36 +61,6 @@ class ConfigError(SystemExit):
         self.problems = problems
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ServerSettings(Section):
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
-    workers: int = Field(1, ge=1)
-
-
-class LoggingSettings(Section):
-    level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
-    access_log: bool = True
-
-
-class TracingSettings(Section):
-    enabled: bool = True
-    sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
-
-
-class AuthSettings(Section):
-    """How services verify access tokens issued by the gateway."""
-
-    jwks_url: str = "http://127.0.0.1:8080/.well-known/jwks.json"
-    issuer: str = "zipbob-gateway"
-    audience: str = "zipbob"
-    jwks_cache_seconds: int = Field(300, ge=1)
-    leeway_seconds: int = Field(10, ge=0, le=120)
-
-
 class ServiceSettings(BaseModel):
     """Settings every service has; services subclass this with their own sections."""
 
@@ -79,6 +77,20 @@ class ServiceSettings(BaseModel):
     @property
     def relaxed(self) -> bool:
         return self.profile in RELAXED_PROFILES
+
+    def unused_sections(self) -> dict[str, str]:
+        """Sections (dotted paths) this configuration turns off, each with the reason: their
+        secrets are not required. Services override it; the default uses every section."""
+        return {}
+
+
+class MigrationSettings(ServiceSettings):
+    """What a migrate Job loads: the database section alone. The service's other sections
+    in the same files are ignored, so the Job runs with nothing but the database URL."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    database: SqlSettings = SqlSettings()
 
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -137,25 +149,37 @@ def _env_overrides(
 ) -> dict[str, Any]:
     """Variables naming keys this service does not have are ignored, so one environment
     (a compose file, a shared Secret, the launcher's) can serve every service. Files are
-    still checked strictly."""
-    overrides: dict[str, Any] = {}
-    port = env.get(f"{ENV_PREFIX}{service.upper()}_PORT")
-    if port:
-        overrides["server"] = {"port": port}
+    still checked strictly. Scoped names (``ZIPBOB_<SERVICE>_…``) win over unscoped ones."""
+    scoped_prefix = f"{ENV_PREFIX}{service.upper()}_"
+    unscoped: dict[str, Any] = {}
+    scoped: dict[str, Any] = {}
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
-        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        target, rest = unscoped, name[len(ENV_PREFIX) :]
+        if name.startswith(scoped_prefix) and name[len(scoped_prefix) :][:1] != "_":
+            target, rest = scoped, name[len(scoped_prefix) :]
+        path = [part.lower() for part in rest.split("__")]
         if model is not None and not _model_has_path(model, path):
             continue
-        node = overrides
+        node = target
         for part in path[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 break
         else:
             node[path[-1]] = value
+    overrides = deep_merge(unscoped, scoped)
+    port = env.get(f"{ENV_PREFIX}{service.upper()}_PORT")
+    if port:
+        overrides = deep_merge(overrides, {"server": {"port": port}})
     return overrides
+
+
+def env_names(service: str, path: str) -> str:
+    """The variables that set ``path`` (``database.url``) for ``service``."""
+    key = path.upper().replace(".", "__")
+    return f"{ENV_PREFIX}{key} or {ENV_PREFIX}{service.upper()}_{key}"
 
 
 def _model_has_path(model: type[BaseModel], path: list[str]) -> bool:
@@ -199,16 +223,58 @@ def load_raw_config(
     return merged
 
 
-def _secret_problems(settings: BaseModel, path: str = "") -> list[str]:
-    problems = []
+def _secret_paths(settings: BaseModel, path: str = "") -> list[str]:
+    paths = []
     for name, value in settings:
         where = f"{path}{name}"
         if isinstance(value, SecretStr):
-            if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
-                env_name = ENV_PREFIX + where.upper().replace(".", "__")
-                problems.append(f"{where}: secret missing or a placeholder; set {env_name}")
+            paths.append(where)
         elif isinstance(value, BaseModel):
-            problems.extend(_secret_problems(value, f"{where}."))
+            paths.extend(_secret_paths(value, f"{where}."))
+    return paths
+
+
+def _unused_reason(settings: ServiceSettings, path: str, require: Sequence[str] = ()) -> str | None:
+    for section, reason in settings.unused_sections().items():
+        if section in require:
+            continue
+        if path == section or path.startswith(section + "."):
+            return reason
+    return None
+
+
+def required_secrets(settings: ServiceSettings, *, require: Sequence[str] = ()) -> list[str]:
+    """Dotted paths of the secrets this configuration needs (the features it turns on);
+    ``require`` names sections needed whatever the configuration says (an entry point
+    that always uses them, like the dispatcher and RabbitMQ)."""
+    return [p for p in _secret_paths(settings) if _unused_reason(settings, p, require) is None]
+
+
+def describe_secrets(settings: ServiceSettings, *, require: Sequence[str] = ()) -> str:
+    """One line for the start-up log: which secrets are required, which are not and why."""
+    required = required_secrets(settings, require=require)
+    unused = [
+        f"{path} ({reason})"
+        for path in _secret_paths(settings)
+        if (reason := _unused_reason(settings, path, require)) is not None
+    ]
+    line = f"secrets required: {', '.join(required) or 'none'}"
+    if unused:
+        line += f"; not required: {', '.join(unused)}"
+    return line
+
+
+def _secret_problems(settings: ServiceSettings, require: Sequence[str]) -> list[str]:
+    problems = []
+    for where in required_secrets(settings, require=require):
+        value: Any = settings
+        for part in where.split("."):
+            value = getattr(value, part)
+        if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            problems.append(
+                f"{where}: secret missing or a placeholder; set "
+                f"{env_names(settings.service, where)}"
+            )
     return problems
 
 
@@ -218,8 +284,10 @@ def load_settings(
     *,
     profile: str | None = None,
     env: dict[str, str] | None = None,
+    require: Sequence[str] = (),
 ) -> S:
-    """Load, validate and return the settings of ``service``; raise ConfigError when invalid."""
+    """Load, validate and return the settings of ``service``; raise ConfigError when invalid
+    (in ``dev``/``prod``, also when a secret of a section in use is missing)."""
     raw = load_raw_config(service, profile=profile, env=env, model=model)
     if raw["profile"] not in PROFILES:
         raise ConfigError(service, [f"profile {raw['profile']!r} is not one of {PROFILES}"])
@@ -232,7 +300,7 @@ def load_settings(
         ]
         raise ConfigError(service, problems) from None
     if not settings.relaxed:
-        problems = _secret_problems(settings)
+        problems = _secret_problems(settings, require)
         if problems:
             raise ConfigError(service, problems)
     return settings

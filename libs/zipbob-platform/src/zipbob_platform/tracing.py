@@ -56,7 +56,7 @@ def tracer(name: str = "zipbob") -> trace.Tracer:
 
 def extract_context(carrier: Mapping[str, str]) -> otel_context.Context:
     """Parent context from a `traceparent` found in HTTP headers or CloudEvent extensions."""
-    return _propagator.extract(carrier, getter=_getter)  # type: ignore[arg-type]
+    return _propagator.extract(carrier, getter=_getter)
 
 
 def inject_traceparent(carrier: MutableMapping[str, str]) -> MutableMapping[str, str]:

@@ -3,7 +3,14 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from zipbob_platform.settings import ConfigError, ServiceSettings, load_settings
+from zipbob_platform.settings import (
+    ConfigError,
+    MigrationSettings,
+    ServiceSettings,
+    describe_secrets,
+    load_settings,
+    required_secrets,
+)
 
 
 class StoreSection(BaseModel):
@@ -121,3 +128,62 @@ def test_repository_config_loads_for_every_profile() -> None:
             env={"ZIPBOB_CONFIG_DIR": str(repo_config), "ZIPBOB_PROFILE": profile},
         )
         assert settings.auth.audience == "zipbob"
+
+
+class FeatureSettings(DemoSettings):
+    broker: StoreSection = StoreSection()
+
+    def unused_sections(self) -> dict[str, str]:
+        return {} if self.store.pool > 5 else {"broker": "store.pool is small"}
+
+
+def test_a_service_scoped_variable_wins_and_reaches_that_service_only(config_dir: Path) -> None:
+    env = {
+        "ZIPBOB_STORE__POOL": "4",
+        "ZIPBOB_DEMO_STORE__POOL": "9",
+        "ZIPBOB_OTHER_STORE__POOL": "13",
+    }
+    assert load(config_dir, **env).store.pool == 9
+    other = load_settings("other", DemoSettings, env={"ZIPBOB_CONFIG_DIR": str(config_dir), **env})
+    assert other.store.pool == 13
+    third = load_settings("third", DemoSettings, env={"ZIPBOB_CONFIG_DIR": str(config_dir), **env})
+    assert third.store.pool == 4  # unscoped: a container that serves one service
+
+
+def test_a_section_named_like_a_service_is_not_mistaken_for_a_scope(config_dir: Path) -> None:
+    class WithDemoSection(ServiceSettings):
+        demo: StoreSection = StoreSection()
+
+    settings = load_settings(
+        "other",
+        WithDemoSection,
+        env={"ZIPBOB_CONFIG_DIR": str(config_dir), "ZIPBOB_DEMO__POOL": "8"},
+    )
+    assert settings.demo.pool == 8
+
+
+def test_secrets_of_sections_turned_off_are_not_required(config_dir: Path) -> None:
+    env = {"ZIPBOB_CONFIG_DIR": str(config_dir), "ZIPBOB_PROFILE": "prod"}
+    env["ZIPBOB_STORE__PASSWORD"] = "s3cr3t-value"
+    small = load_settings("demo", FeatureSettings, env={**env, "ZIPBOB_STORE__POOL": "2"})
+    assert required_secrets(small) == ["store.password"]
+    assert "broker.password (store.pool is small)" in describe_secrets(small)
+    with pytest.raises(ConfigError) as caught:
+        load_settings("demo", FeatureSettings, env={**env, "ZIPBOB_STORE__POOL": "6"})
+    assert "ZIPBOB_BROKER__PASSWORD or ZIPBOB_DEMO_BROKER__PASSWORD" in str(caught.value.code)
+    with pytest.raises(ConfigError, match=r"broker\.password"):
+        load_settings(
+            "demo", FeatureSettings, env={**env, "ZIPBOB_STORE__POOL": "2"}, require=("broker",)
+        )
+
+
+def test_migration_settings_ignore_the_other_sections(config_dir: Path) -> None:
+    (config_dir / "demo-prod.yaml").write_text("store:\n  pool: 2\ndatabase:\n  pool_size: 3\n")
+    env = {"ZIPBOB_CONFIG_DIR": str(config_dir), "ZIPBOB_PROFILE": "prod"}
+    with pytest.raises(ConfigError, match=r"database\.url"):
+        load_settings("demo", MigrationSettings, env=env)
+    url = "postgresql+asyncpg://u:pw@db/demo"
+    settings = load_settings("demo", MigrationSettings, env={**env, "ZIPBOB_DATABASE__URL": url})
+    assert settings.database.url.get_secret_value() == url
+    assert settings.database.pool_size == 3
+    assert required_secrets(settings) == ["database.url"]

@@ -40,7 +40,7 @@ class BackgroundWorkers:
         settings = self.runtime.settings
         if settings.outbox.relay_enabled:
             self.relay = make_relay(self.runtime)
-            self.runtime.on_events_committed = self.relay.wake
+            self.runtime.on_events_committed.listen(self.relay.wake)
             self._tasks.append(asyncio.create_task(self.relay.run_forever(), name="outbox-relay"))
         if settings.results.consume_rabbitmq:
             self.consumer = ResultsConsumer(

@@ -6,16 +6,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, text
+from sqlalchemy import BigInteger, DateTime
 from sqlalchemy.dialects import mysql
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from zipbob_platform import sql
 
 # Money is stored as an integer count of thousandths: exact on SQLite too (its NUMERIC
 # affinity would turn decimals into floats), and enough for every ISO 4217 minor unit.
@@ -71,12 +68,7 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
-    if not url.startswith("sqlite"):
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
-    else:
-        kwargs["connect_args"] = {"timeout": 30}
-    return create_async_engine(url, **kwargs)
+    return sql.create_engine(url, pool_size=pool_size, echo=echo)
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -88,5 +80,4 @@ def supports_skip_locked(engine: AsyncEngine) -> bool:
 
 
 async def ping(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+    await sql.ping(engine)

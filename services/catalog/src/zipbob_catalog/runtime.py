@@ -1,9 +1,9 @@
-"""Everything a request or background task needs, built once per app."""
+"""Everything a request or background task needs, built once per app (see bootstrap.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -12,14 +12,28 @@ from zipbob_catalog.settings import CatalogSettings
 from zipbob_catalog.storage import ObjectStore
 
 
-@dataclass
+class CommitSignal:
+    """Rung after a transaction that wrote outbox rows commits; the in-process relay is
+    its listener (it wakes instead of waiting for its next poll). Without one: a no-op."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def __call__(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+
+@dataclass(frozen=True)
 class CatalogRuntime:
     settings: CatalogSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     store: ObjectStore
-    # Set by the in-process relay so fresh events go out without waiting for a poll.
-    on_events_committed: Callable[[], None] = field(default=lambda: None)
+    on_events_committed: CommitSignal
 
     @classmethod
     def build(cls, settings: CatalogSettings) -> CatalogRuntime:
@@ -33,6 +47,7 @@ class CatalogRuntime:
             engine=engine,
             sessions=make_session_factory(engine),
             store=ObjectStore(settings.s3),
+            on_events_committed=CommitSignal(),
         )
 
     async def close(self) -> None:

@@ -4,31 +4,27 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
-from zipbob_platform.settings import Section, ServiceSettings, load_settings
+from zipbob_platform import sections
+from zipbob_platform.sections import S3Settings, Section, SqlSettings
+from zipbob_platform.settings import MigrationSettings, ServiceSettings, load_settings
+
+__all__ = [
+    "CatalogSettings",
+    "HttpSubscription",
+    "OutboxSettings",
+    "RabbitSettings",
+    "ResultsSettings",
+    "S3Settings",
+    "SqlSettings",
+    "SweeperSettings",
+    "UploadSettings",
+    "load_catalog_settings",
+    "load_migration_settings",
+]
 
 MIB = 1024 * 1024
-
-
-class DatabaseSettings(Section):
-    # The URL carries the password in dev/prod, so it is a secret (ZIPBOB_DATABASE__URL).
-    url: SecretStr = SecretStr("")
-    migrate_on_start: bool = False
-    pool_size: int = Field(10, ge=1)
-    echo: bool = False
-
-
-class S3Settings(Section):
-    endpoint_url: str | None = None
-    # The address clients use for presigned variant URLs (signatures cover the host).
-    public_endpoint_url: str | None = None
-    region: str = "us-east-1"
-    access_key_id: SecretStr = SecretStr("")
-    secret_access_key: SecretStr = SecretStr("")
-    original_bucket: str = "original-images"
-    resized_bucket: str = "resized-images"
-    presign_expiry_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
 
 
 class UploadSettings(Section):
@@ -39,13 +35,8 @@ class UploadSettings(Section):
     spool_dir: str | None = None
 
 
-class RabbitSettings(Section):
-    url: SecretStr = SecretStr("")
-    exchange: str = "zipbob.events"
-    dead_letter_exchange: str = "zipbob.dlx"
+class RabbitSettings(sections.RabbitSettings):
     results_queue: str = "catalog.image-results"
-    prefetch: int = Field(32, ge=1)
-    heartbeat_seconds: int = Field(30, ge=0)
 
 
 class HttpSubscription(Section):
@@ -79,7 +70,7 @@ class SweeperSettings(Section):
 
 
 class CatalogSettings(ServiceSettings):
-    database: DatabaseSettings = DatabaseSettings()
+    database: SqlSettings = SqlSettings()
     s3: S3Settings = S3Settings()
     uploads: UploadSettings = UploadSettings()
     rabbitmq: RabbitSettings = RabbitSettings()
@@ -87,6 +78,20 @@ class CatalogSettings(ServiceSettings):
     results: ResultsSettings = ResultsSettings()
     sweeper: SweeperSettings = SweeperSettings()
 
+    def uses_rabbitmq(self) -> bool:
+        relay = self.outbox.relay_enabled and self.outbox.transport == "rabbitmq"
+        return relay or self.results.consume_rabbitmq
+
+    def unused_sections(self) -> dict[str, str]:
+        if self.uses_rabbitmq():
+            return {}
+        return {"rabbitmq": "outbox.transport is not rabbitmq and results.consume_rabbitmq is off"}
+
 
 def load_catalog_settings() -> CatalogSettings:
     return load_settings("catalog", CatalogSettings)
+
+
+def load_migration_settings() -> MigrationSettings:
+    """The catalog-migrate Job's settings: the database URL and nothing else."""
+    return load_settings("catalog", MigrationSettings)

@@ -41,8 +41,11 @@ class OrphanSweeper:
         removed = 0
         for bucket in (s3.original_bucket, s3.resized_bucket):
             objects = await asyncio.to_thread(self._list_old, bucket)
-            old = [(o.key, image_id_of(o.key)) for o in objects if o.last_modified <= cutoff]
-            old = [(key, image_id) for key, image_id in old if image_id]
+            old = [
+                (o.key, image_id)
+                for o in objects
+                if o.last_modified <= cutoff and (image_id := image_id_of(o.key))
+            ]
             known: set[str] = set()
             ids = sorted({image_id for _, image_id in old})
             async with self.runtime.sessions() as session:

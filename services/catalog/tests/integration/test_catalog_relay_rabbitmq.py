@@ -117,7 +117,7 @@ async def test_events_survive_a_cut_connection(
         sql_url, s3_server.env, **relay_settings(rabbit_names, proxied_url)
     )
     app, handle = await catalog_kit.start(settings, signer)
-    runtime = app.state.catalog
+    runtime = app.state.container.runtime
     product_ids: set[str] = set()
     try:
         async with httpx.AsyncClient(
@@ -198,7 +198,7 @@ async def test_results_are_consumed_from_rabbitmq_once(
                     "variants": {"thumbnail": variant},
                 },
             )
-            consumer = app.state.workers.consumer
+            consumer = app.state.container.workers.consumer
             async with asyncio.timeout(20):
                 while consumer.state != "connected":
                     await asyncio.sleep(0.05)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from zipbob_platform.server import serve
-from zipbob_platform.settings import load_settings
 
 from .main import create_app
-from .settings import GatewaySettings
+from .settings import load_gateway_settings
 
 
 def main() -> None:
-    settings = load_settings("gateway", GatewaySettings)
+    settings = load_gateway_settings()
     serve(create_app(settings), settings)
 
 

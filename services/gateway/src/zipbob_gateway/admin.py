@@ -13,14 +13,12 @@ import sys
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
-from zipbob_platform.settings import load_settings
-
 from .auth.models import ADMIN_ROLE
 from .auth.passwords import hash_password
 from .auth.repository import EmailTaken, UserRepository
 from .auth.schemas import MIN_PASSWORD_LENGTH
 from .db import create_engine, session_factory
-from .settings import GatewaySettings
+from .settings import load_migration_settings
 
 
 async def create_admin(*, url: str, email: str, password: str, display_name: str) -> str:
@@ -54,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(password) < MIN_PASSWORD_LENGTH:
         print(f"the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
         return 2
-    settings = load_settings("gateway", GatewaySettings)
+    settings = load_migration_settings()  # the database alone
     try:
         user_id = asyncio.run(
             create_admin(

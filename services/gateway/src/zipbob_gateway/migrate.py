@@ -1,26 +1,22 @@
-"""``python -m zipbob_gateway.migrate``: upgrade the users database to the latest schema."""
+"""``python -m zipbob_gateway.migrate``: upgrade the users database to the latest schema.
+
+The gateway-migrate Job runs this with nothing but the database URL: it loads the
+migrations-only settings, never the JWT keys or Redis.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
-from zipbob_platform.settings import load_settings
+from zipbob_platform.sql import migrate_url
 
-from .db import create_engine, upgrade_to_head
-from .settings import GatewaySettings
-
-
-async def migrate(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        await upgrade_to_head(engine)
-    finally:
-        await engine.dispose()
+from .db import MIGRATIONS_DIR
+from .settings import load_migration_settings
 
 
 def main() -> None:
-    settings = load_settings("gateway", GatewaySettings)
-    asyncio.run(migrate(settings.database_url))
+    settings = load_migration_settings()
+    asyncio.run(migrate_url(settings.database_url, MIGRATIONS_DIR))
     print(f"gateway database at revision head ({settings.profile} profile)")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
@@ -17,7 +18,7 @@ WARNING_INTERVAL_SECONDS = 30.0
 
 def create_redis(settings: RedisSettings) -> redis.Redis:
     return redis.Redis.from_url(
-        settings.url,
+        settings.url.get_secret_value(),
         socket_timeout=settings.timeout_seconds,
         socket_connect_timeout=settings.timeout_seconds,
         health_check_interval=30,
@@ -64,8 +65,8 @@ class LuaScript:
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
-    async def __call__(self, *, keys: list[str], args: list[object]) -> Any:
+    async def __call__(self, *, keys: list[str], args: Sequence[str | int | float]) -> Any:
         try:
-            return await self.client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
+            return await self.client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            return await self.client.eval(self.source, len(keys), *keys, *args)  # type: ignore[misc]
+            return await self.client.eval(self.source, len(keys), *keys, *args)

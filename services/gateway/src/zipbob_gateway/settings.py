@@ -6,23 +6,34 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from zipbob_platform.settings import Section, ServiceSettings
+from zipbob_platform import sections
+from zipbob_platform.sections import Section, SqlSettings
+from zipbob_platform.settings import MigrationSettings, ServiceSettings, load_settings
+
+__all__ = [
+    "BreakerSettings",
+    "ClientLimit",
+    "ClientLimitSettings",
+    "GatewayMigrationSettings",
+    "GatewaySettings",
+    "JwtSettings",
+    "LoginLimitSettings",
+    "ProxySettings",
+    "RateLimitSettings",
+    "RedisSettings",
+    "RouteSettings",
+    "SqlSettings",
+    "UpstreamSettings",
+    "load_gateway_settings",
+    "load_migration_settings",
+]
 
 MIB = 1024 * 1024
 HTTP_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 
-class DatabaseSettings(Section):
-    # Empty means SQLite under data_dir (the local profile).
-    url: str = ""
-    migrate_on_startup: bool = False
-    pool_size: int = Field(5, ge=1)
-
-
-class RedisSettings(Section):
-    url: str = "redis://127.0.0.1:6379/0"
+class RedisSettings(sections.RedisSettings):
     key_prefix: str = "zipbob:gateway"
-    timeout_seconds: float = Field(0.5, gt=0)
 
 
 class JwtSettings(Section):
@@ -110,8 +121,16 @@ class ProxySettings(Section):
     denied_prefixes: list[str] = ["/internal"]
 
 
+def _database_url(settings: ServiceSettings, database: SqlSettings) -> str:
+    """The configured URL; empty means SQLite under data_dir/gateway (local/test only: in
+    dev/prod the empty secret is refused at load)."""
+    return database.url.get_secret_value() or (
+        f"sqlite+aiosqlite:///{Path(settings.data_dir) / 'gateway' / 'gateway.db'}"
+    )
+
+
 class GatewaySettings(ServiceSettings):
-    database: DatabaseSettings = DatabaseSettings()
+    database: SqlSettings = SqlSettings()
     redis: RedisSettings = RedisSettings()
     jwt: JwtSettings = JwtSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
@@ -132,6 +151,20 @@ class GatewaySettings(ServiceSettings):
 
     @property
     def database_url(self) -> str:
-        if self.database.url:
-            return self.database.url
-        return f"sqlite+aiosqlite:///{self.gateway_data_dir / 'gateway.db'}"
+        return _database_url(self, self.database)
+
+
+class GatewayMigrationSettings(MigrationSettings):
+    """The gateway-migrate Job's settings: the database URL and nothing else."""
+
+    @property
+    def database_url(self) -> str:
+        return _database_url(self, self.database)
+
+
+def load_gateway_settings() -> GatewaySettings:
+    return load_settings("gateway", GatewaySettings)
+
+
+def load_migration_settings() -> GatewayMigrationSettings:
+    return load_settings("gateway", GatewayMigrationSettings)

@@ -13,7 +13,6 @@ from zipbob_gateway.keys.keyring import (
     dump_private_keys,
     load_key_ring,
 )
-from zipbob_gateway.main import Gateway
 from zipbob_gateway.settings import GatewaySettings
 from zipbob_platform.settings import ConfigError, load_settings
 
@@ -49,9 +48,8 @@ def test_prod_refuses_to_start_without_keys_or_database():
     with pytest.raises(ConfigError, match="private_keys"):
         load_settings("gateway", GatewaySettings, profile="prod", env={})
     keys_only = {"ZIPBOB_JWT__PRIVATE_KEYS": dump_private_keys([SigningKey.generate()])}
-    settings = load_settings("gateway", GatewaySettings, profile="prod", env=keys_only)
     with pytest.raises(ConfigError, match=r"database\.url"):
-        Gateway(settings)
+        load_settings("gateway", GatewaySettings, profile="prod", env=keys_only)
 
 
 def test_bad_keys_and_unknown_upstreams_are_refused():
@@ -61,7 +59,10 @@ def test_bad_keys_and_unknown_upstreams_are_refused():
                 "gateway",
                 GatewaySettings,
                 profile="prod",
-                env={"ZIPBOB_JWT__PRIVATE_KEYS": '[{"kid": "k", "pem": "nope"}]'},
+                env={
+                    "ZIPBOB_JWT__PRIVATE_KEYS": '[{"kid": "k", "pem": "nope"}]',
+                    "ZIPBOB_DATABASE__URL": "postgresql+asyncpg://gw:pw@db/gateway",
+                },
             )
         )
     with pytest.raises(ValidationError, match="unknown upstream"):

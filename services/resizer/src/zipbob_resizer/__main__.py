@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 
 def main() -> None:
     from zipbob_platform.server import serve
@@ -11,11 +9,9 @@ def main() -> None:
     from zipbob_resizer.settings import load_resizer_settings
 
     settings = load_resizer_settings()
-    app = create_app(settings)
-    # Cold start: the S3 client, the image codecs and the result channel are built while
-    # uvicorn starts, rather than by the first event.
-    threading.Thread(target=app.state.resizer.warm_up, name="warm-up", daemon=True).start()
-    serve(app, settings, port_env="PORT")
+    # Cold start: the lifespan's warm-up thread builds the S3 client, the image codecs and
+    # the result channel while uvicorn starts, rather than the first event.
+    serve(create_app(settings), settings, port_env="PORT")
 
 
 if __name__ == "__main__":

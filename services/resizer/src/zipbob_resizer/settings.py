@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
-from zipbob_platform.settings import Section, ServiceSettings, load_settings
+from zipbob_platform.sections import RabbitSettings, S3Settings, Section
+from zipbob_platform.settings import ServiceSettings, load_settings
+
+__all__ = [
+    "DispatcherSettings",
+    "ImagingSettings",
+    "QueueSettings",
+    "RabbitSettings",
+    "ResizerSettings",
+    "ResultSettings",
+    "S3Settings",
+    "VariantSettings",
+    "load_resizer_settings",
+]
 
 
 class VariantSettings(Section):
@@ -29,29 +43,12 @@ class ImagingSettings(Section):
     max_bytes: int = Field(50 * 1024 * 1024, ge=1)
 
 
-class S3Settings(Section):
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
-    access_key_id: SecretStr = SecretStr("")
-    secret_access_key: SecretStr = SecretStr("")
-    original_bucket: str = "original-images"
-    resized_bucket: str = "resized-images"
-    timeout_seconds: float = Field(10.0, gt=0)
-
-
 class ResultSettings(Section):
     # reply: the result event is the HTTP reply (Knative sends it to the Broker);
     # rabbitmq: published to the exchange with publisher confirms; http: POSTed to http_sink.
     delivery: Literal["reply", "rabbitmq", "http"] = "rabbitmq"
     http_sink: str = "http://127.0.0.1:8081/internal/events"
     http_timeout_seconds: float = Field(10.0, gt=0)
-
-
-class RabbitSettings(Section):
-    url: SecretStr = SecretStr("")
-    exchange: str = "zipbob.events"
-    dead_letter_exchange: str = "zipbob.dlx"
-    heartbeat_seconds: int = Field(30, ge=0)
 
 
 class QueueSettings(Section):
@@ -91,6 +88,14 @@ class ResizerSettings(ServiceSettings):
     rabbitmq: RabbitSettings = RabbitSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
 
+    def unused_sections(self) -> dict[str, str]:
+        if self.results.delivery == "rabbitmq":
+            return {}
+        return {"rabbitmq": f"results.delivery is {self.results.delivery}"}
 
-def load_resizer_settings(profile: str | None = None) -> ResizerSettings:
-    return load_settings("resizer", ResizerSettings, profile=profile)
+
+def load_resizer_settings(
+    profile: str | None = None, *, require: Sequence[str] = ()
+) -> ResizerSettings:
+    """``require=("rabbitmq",)`` for the dispatcher, which always consumes from RabbitMQ."""
+    return load_settings("resizer", ResizerSettings, profile=profile, require=require)

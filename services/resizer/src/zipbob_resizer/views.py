@@ -21,7 +21,7 @@ RETRY_AFTER_SECONDS = "2"
 
 
 async def receive_event(request: Request) -> Response:
-    runtime = request.app.state.resizer
+    runtime = request.app.state.container
     try:
         event = from_http(request.headers, await request.body())
     except InvalidEvent as exc:

@@ -118,10 +118,10 @@ def results(rabbitmq_url: str, names: dict[str, str]) -> Iterator[ResultQueue]: 
 @pytest.fixture
 async def client(settings: ResizerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
-        yield http
-    await app.state.resizer.sender.close()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
+            yield http
 
 
 async def post(

@@ -140,9 +140,10 @@ async def test_s3_unreachable_is_retryable(settings, s3):
     broken.s3.endpoint_url = "http://127.0.0.1:9"
     broken.s3.timeout_seconds = 1
     app = create_app(broken)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://r"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
+    ):
         response = await post(http, uploaded_event(upload(s3, b"x")))
     assert response.status_code == 503
     assert response.headers["retry-after"]
@@ -152,9 +153,10 @@ async def test_reply_mode_answers_with_the_result_event(settings, s3):
     replying = settings.model_copy(deep=True)
     replying.results.delivery = "reply"
     app = create_app(replying)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://r"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
+    ):
         event = uploaded_event(upload(s3, jpeg_bytes(photo_like(400, 300))))
         response = await post(http, event)
     assert response.status_code == 200

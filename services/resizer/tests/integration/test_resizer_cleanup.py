@@ -95,9 +95,10 @@ async def test_product_deleted_with_s3_unreachable_is_retryable(settings):
     broken.s3.endpoint_url = "http://127.0.0.1:9"
     broken.s3.timeout_seconds = 1
     app = create_app(broken)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://r"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
+    ):
         response = await post(http, deleted_event("p-1", ["i-1"]))
     assert response.status_code == 503
     assert response.headers["retry-after"]

@@ -29,7 +29,9 @@ event = CloudEvent(**json.loads(sys.argv[1]))
 async def main():
     app = create_app(load_resizer_settings())
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=transport, base_url="http://r"
+    ) as client:
         headers, body = to_http_binary(event)
         answer = await client.post("/", content=body, headers=headers)
     heavy = ("numpy", "aiohttp", "pika", "fastapi", "boto3", "s3transfer",

@@ -1,12 +1,11 @@
 from zipbob_platform.server import serve
-from zipbob_platform.settings import load_settings
 
 from .main import create_app
-from .settings import ReviewSettings
+from .settings import load_review_settings
 
 
 def main() -> None:
-    settings = load_settings("review", ReviewSettings)
+    settings = load_review_settings()
     serve(create_app(settings), settings)
 
 

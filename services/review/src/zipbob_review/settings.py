@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from zipbob_platform.settings import Section, ServiceSettings
+from zipbob_platform import sections
+from zipbob_platform.sections import RabbitSettings, Section
+from zipbob_platform.settings import ServiceSettings, load_settings
+
+__all__ = [
+    "CacheSettings",
+    "CatalogSettings",
+    "EventSettings",
+    "MongoSettings",
+    "PaginationSettings",
+    "RabbitConsumerSettings",
+    "RabbitSettings",
+    "RedisSettings",
+    "ReviewSection",
+    "ReviewSettings",
+    "load_review_settings",
+]
 
 
 class MongoSettings(Section):
@@ -17,15 +33,11 @@ class MongoSettings(Section):
     max_pool_size: int = Field(50, ge=1)
 
 
-class RedisSettings(Section):
-    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
-    socket_timeout_seconds: float = Field(0.25, gt=0)
+class RedisSettings(sections.RedisSettings):
+    # Short on purpose: a Redis outage must cost a quick fallback to MongoDB.
+    timeout_seconds: float = Field(0.25, gt=0)
     # After a Redis error, skip the cache for this long instead of paying a timeout per request.
     retry_after_failure_seconds: float = Field(1.0, ge=0)
-
-
-class RabbitMqSettings(Section):
-    url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F")
 
 
 class CatalogSettings(Section):
@@ -79,6 +91,18 @@ class ReviewSection(Section):
 class ReviewSettings(ServiceSettings):
     mongo: MongoSettings = MongoSettings()
     redis: RedisSettings = RedisSettings()
-    rabbitmq: RabbitMqSettings = RabbitMqSettings()
+    rabbitmq: RabbitSettings = RabbitSettings()
     catalog: CatalogSettings = CatalogSettings()
     review: ReviewSection = ReviewSection()
+
+    def unused_sections(self) -> dict[str, str]:
+        unused = {}
+        if not self.review.events.rabbitmq.enabled:
+            unused["rabbitmq"] = "review.events.rabbitmq.enabled is off"
+        if not self.review.cache.enabled:
+            unused["redis"] = "review.cache.enabled is off"
+        return unused
+
+
+def load_review_settings() -> ReviewSettings:
+    return load_settings("review", ReviewSettings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
@@ -14,19 +15,20 @@ from .reviews.models import REVIEW_JSON_SCHEMA
 from .settings import MongoSettings
 
 log = logging.getLogger("zipbob.review.storage")
+Document = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class ReviewCollections:
-    reviews: AsyncCollection
+    reviews: AsyncCollection[Document]
     # {_id: product_id, version}: bumped after every write to a product's reviews; cache
     # keys carry it, so a cached value written before a change can never be read after it.
-    versions: AsyncCollection
+    versions: AsyncCollection[Document]
     # {_id: product_id, deleted_at}: products the catalog deleted (product.deleted).
-    deleted_products: AsyncCollection
+    deleted_products: AsyncCollection[Document]
 
 
-def connect(settings: MongoSettings) -> AsyncMongoClient:
+def connect(settings: MongoSettings) -> AsyncMongoClient[Document]:
     return AsyncMongoClient(
         settings.url.get_secret_value(),
         serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
@@ -39,7 +41,7 @@ def connect(settings: MongoSettings) -> AsyncMongoClient:
     )
 
 
-def collections(database: AsyncDatabase) -> ReviewCollections:
+def collections(database: AsyncDatabase[Document]) -> ReviewCollections:
     return ReviewCollections(
         reviews=database["reviews"],
         versions=database["review_versions"],
@@ -47,7 +49,7 @@ def collections(database: AsyncDatabase) -> ReviewCollections:
     )
 
 
-async def _apply_validator(database: AsyncDatabase) -> None:
+async def _apply_validator(database: AsyncDatabase[Document]) -> None:
     validator = {"$jsonSchema": REVIEW_JSON_SCHEMA}
     try:
         await database.create_collection("reviews", validator=validator)
@@ -61,7 +63,7 @@ async def _apply_validator(database: AsyncDatabase) -> None:
         log.warning("server refused the reviews $jsonSchema validator: %s", exc)
 
 
-async def prepare(database: AsyncDatabase) -> ReviewCollections:
+async def prepare(database: AsyncDatabase[Document]) -> ReviewCollections:
     """Validator and indexes; idempotent, run at every start."""
     await _apply_validator(database)
     found = collections(database)

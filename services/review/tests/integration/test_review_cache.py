@@ -97,12 +97,12 @@ async def test_cold_key_is_computed_once_under_a_stampede(make_settings, catalog
     # answer can exceed the 0.25 s socket timeout (the cache is then skipped, by design) and
     # nx-27017 can take longer than the default 300 ms lock wait to produce the value.
     settings = make_settings(cache={"lock_wait_ms": 5000})
-    settings.redis.socket_timeout_seconds = 5.0
+    settings.redis.timeout_seconds = 5.0
     async with running_app(settings) as first, running_app(settings) as second:
         await _post(first, product, "s1", 5)
         computed = 0
         for client in (first, second):
-            repository = client.app.state.review_deps.repository
+            repository = client.app.state.container.deps.repository
             original = repository.rating_counts
 
             async def counting(product_id, _original=original):

@@ -103,7 +103,7 @@ async def test_breaker_opens_then_recovers(settings, catalog):
             f"/api/products/{product}/reviews", json=review_body(), headers=auth()
         )
         assert response.status_code == 201  # half-open trial succeeded
-        assert client.app.state.review_deps.catalog.breaker.state == "closed"
+        assert client.app.state.container.deps.catalog.breaker.state == "closed"
 
 
 async def test_known_products_are_cached(settings, catalog):

@@ -126,7 +126,7 @@ async def test_rabbitmq_event_removes_reviews(
     product = catalog.add_product()
     try:
         async with running_app(settings) as client:
-            consumer = client.app.state.rabbitmq_consumer
+            consumer = client.app.state.container.consumer
             assert await asyncio.to_thread(consumer.connected.wait, 10)
             await _seed(client, product, 4)
             event = new_event(DELETED, "/catalog", {"product_id": product, "image_ids": []})

@@ -80,14 +80,13 @@ def test_config_files_load_and_prod_needs_secrets():
     with pytest.raises(ConfigError) as refused:
         load_settings("review", ReviewSettings, profile="prod", env={})
     assert "ZIPBOB_MONGO__URL" in str(refused.value)
-    prod = load_settings(
-        "review",
-        ReviewSettings,
-        profile="prod",
-        env={
-            "ZIPBOB_MONGO__URL": "mongodb://mongo:27017",
-            "ZIPBOB_REDIS__URL": "redis://redis:6379/0",
-            "ZIPBOB_RABBITMQ__URL": "amqp://zipbob:pw@rabbitmq:5672/%2F",
-        },
-    )
-    assert prod.review.events.rabbitmq.enabled and not prod.review.events.http_enabled
+    # What the Kubernetes Deployment gives it: no RabbitMQ URL, events over the Trigger.
+    cluster = {"ZIPBOB_MONGO__URL": "mongodb://mongo:27017", "ZIPBOB_REDIS__URL": "redis://redis"}
+    prod = load_settings("review", ReviewSettings, profile="prod", env=cluster)
+    assert prod.review.events.http_enabled and not prod.review.events.rabbitmq.enabled
+    # docker-compose turns the consumer on: then, and only then, the URL is required.
+    compose = {**cluster, "ZIPBOB_REVIEW__EVENTS__RABBITMQ__ENABLED": "true"}
+    with pytest.raises(ConfigError, match=r"rabbitmq\.url"):
+        load_settings("review", ReviewSettings, profile="prod", env=compose)
+    compose["ZIPBOB_RABBITMQ__URL"] = "amqp://zipbob:pw@rabbitmq:5672/%2F"
+    assert load_settings("review", ReviewSettings, profile="prod", env=compose).rabbitmq.url

@@ -28,7 +28,7 @@ SellerOrAdminDep = Annotated[Principal, Depends(require_role("seller", "admin"))
 
 
 def runtime_of(request: Request) -> CatalogRuntime:
-    return request.app.state.catalog  # type: ignore[no-any-return]
+    return request.app.state.container.runtime  # type: ignore[no-any-return]
 
 
 RuntimeDep = Annotated[CatalogRuntime, Depends(runtime_of)]

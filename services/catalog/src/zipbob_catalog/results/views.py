@@ -21,7 +21,7 @@ async def receive_event(request: Request) -> JSONResponse:
     body = await request.body()
     try:
         event = from_http(request.headers, body)
-        outcome = await apply_result(runtime=request.app.state.catalog, event=event)
+        outcome = await apply_result(runtime=request.app.state.container.runtime, event=event)
     except InvalidEvent as exc:
         raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
     return JSONResponse({"id": event.id, "outcome": outcome})
@@ -32,7 +32,7 @@ async def background_status(request: Request) -> JSONResponse:
     """Broker and outbox state. Readiness deliberately ignores the broker (the outbox
     absorbs outages); the platform's readiness report has no room for informational
     details, so they are shown here."""
-    workers = request.app.state.workers
+    workers = request.app.state.container.workers
     body: dict[str, object] = {"broker": workers.broker_state()}
     if workers.relay is not None:
         pending, lag = await workers.relay.refresh_gauges()

@@ -16,8 +16,10 @@ from swagger_ui_bundle import swagger_ui_path
 from zipbob_platform.openapi import BEARER_DESCRIPTION, finish_document
 from zipbob_platform.problems import Problem
 
+from ..proxy.routes import RouteTable
+from ..settings import GatewaySettings
 from .aggregate import Aggregator, canonical
-from .source import UpstreamDocuments
+from .source import UpstreamDocuments, documented_upstreams
 
 OPENAPI_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
@@ -100,6 +102,15 @@ async def docs_asset(asset: str) -> Response:
         path,
         media_type=media_type,
         headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"},
+    )
+
+
+def install_api_document(control: FastAPI, settings: GatewaySettings) -> None:
+    """Put the aggregated document on the control app (its own route table: the same
+    settings the proxy's is built from)."""
+    table = RouteTable(settings.routes, denied_prefixes=settings.proxy.denied_prefixes)
+    control.state.api_document = ApiDocument(
+        control, Aggregator(table), UpstreamDocuments(documented_upstreams(settings))
     )
 
 

@@ -21,7 +21,7 @@ CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 
 
 def _components(request: Request) -> AuthComponents:
-    components: AuthComponents = request.app.state.auth_components
+    components: AuthComponents = request.app.state.container.auth
     return components
 
 
@@ -69,5 +69,5 @@ async def me(principal: CurrentPrincipal, components: Components) -> UserRead:
 @router.get("/.well-known/jwks.json", **docs.JWKS)
 async def jwks(request: Request) -> JSONResponse:
     return JSONResponse(
-        request.app.state.jwks_document, headers={"Cache-Control": "public, max-age=300"}
+        request.app.state.container.jwks_document, headers={"Cache-Control": "public, max-age=300"}
     )

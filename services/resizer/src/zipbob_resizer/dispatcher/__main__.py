@@ -10,7 +10,7 @@ def main() -> None:
     from zipbob_resizer.dispatcher.consumer import Dispatcher
     from zipbob_resizer.settings import load_resizer_settings
 
-    settings = load_resizer_settings()
+    settings = load_resizer_settings(require=("rabbitmq",))
     configure_logging("resizer-dispatcher", settings.logging.level)
     if settings.dispatcher.metrics_port:
         from prometheus_client import start_http_server

@@ -35,14 +35,16 @@ def photo_like(width: int, height: int, *, seed: int = 7, noise_sigma: float = 1
             draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
         else:
             draw.line((x, y, x + r * 2, y + r), fill=colour, width=max(1, r // 6))
-    image = base.filter(ImageFilter.GaussianBlur(1.2)).resize((width, height), Image.BICUBIC)
+    image = base.filter(ImageFilter.GaussianBlur(1.2)).resize(
+        (width, height), Image.Resampling.BICUBIC
+    )
     # Texture whose strength falls with its scale, as in natural images: foliage-like
     # blotches, fabric-like weave, fine detail, and a little sensor grain.
     octaves = ((24, 60.0, 0.3), (8, 60.0, 0.2), (3, 50.0, 0.12), (1, noise_sigma, 0.04))
     for divisor, sigma, weight in octaves:
         size = (max(1, width // divisor), max(1, height // divisor))
         layers = [Image.effect_noise(size, sigma) for _ in range(3)]
-        texture = Image.merge("RGB", layers).resize((width, height), Image.BILINEAR)
+        texture = Image.merge("RGB", layers).resize((width, height), Image.Resampling.BILINEAR)
         image = Image.blend(image, texture, weight)
     return image
 

@@ -22,7 +22,7 @@ async def receive_event(request: Request) -> JSONResponse:
         raise Problem(413, "event too large")
     try:
         event = from_http(dict(request.headers), body)
-        result = await handle_event(deps=request.app.state.review_deps, event=event)
+        result = await handle_event(deps=request.app.state.container.deps, event=event)
     except InvalidEvent as exc:
         events_consumed_total.labels("http", "invalid").inc()
         raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None

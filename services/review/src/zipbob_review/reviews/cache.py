@@ -44,8 +44,8 @@ _POLL_SECONDS = 0.01
 def connect_redis(settings: RedisSettings) -> Redis:
     return Redis.from_url(
         settings.url.get_secret_value(),
-        socket_timeout=settings.socket_timeout_seconds,
-        socket_connect_timeout=settings.socket_timeout_seconds,
+        socket_timeout=settings.timeout_seconds,
+        socket_connect_timeout=settings.timeout_seconds,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
         decode_responses=False,

@@ -26,7 +26,7 @@ ReviewId = Annotated[str, Path(min_length=1, max_length=100)]
 
 
 def review_deps(request: Request) -> ReviewDeps:
-    return request.app.state.review_deps
+    return request.app.state.container.deps  # type: ignore[no-any-return]
 
 
 Deps = Annotated[ReviewDeps, Depends(review_deps)]

@@ -1,4 +1,7 @@
-"""Everything the service opens at start-up and closes at shutdown, and its readiness."""
+"""Build the review service's container from settings, inside the app's lifespan: MongoDB
+(indexes prepared in the background), the Redis cache, the catalog client and, when the
+configuration turns it on, the RabbitMQ consumer of product.deleted. Also its readiness:
+MongoDB decides; Redis, the catalog breaker and RabbitMQ only degrade."""
 
 from __future__ import annotations
 
@@ -6,14 +9,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from starlette.requests import Request
-from starlette.responses import Response
-
-from zipbob_platform.problems import PROBLEM_JSON, problem_body
+from zipbob_platform.health import Health, NotReady, ReadinessCheck
 
 from . import storage
 from .catalog.client import CatalogClient
@@ -26,6 +25,13 @@ from .settings import ReviewSettings
 
 log = logging.getLogger("zipbob.review")
 PREPARE_RETRY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ReviewContainer:
+    deps: ReviewDeps
+    mongo: Any
+    consumer: ProductDeletedConsumer | None
 
 
 async def _prepare_storage(repository: ReviewRepository, database: Any) -> None:
@@ -42,8 +48,7 @@ async def _prepare_storage(repository: ReviewRepository, database: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: ReviewSettings = app.state.settings
+async def bootstrap(settings: ReviewSettings) -> AsyncIterator[ReviewContainer]:
     mongo = storage.connect(settings.mongo)
     database = mongo[settings.mongo.database]
     repository = ReviewRepository(storage.collections(database))
@@ -59,8 +64,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pagination=settings.review.pagination,
         first_page_items=settings.review.cache.first_page_items,
     )
-    app.state.review_deps = deps
-    app.state.mongo = mongo
     preparing = asyncio.create_task(_prepare_storage(repository, database))
     consumer = None
     if settings.review.events.rabbitmq.enabled:
@@ -71,9 +74,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             loop=asyncio.get_running_loop(),
         )
         consumer.start()
-    app.state.rabbitmq_consumer = consumer
     try:
-        yield
+        yield ReviewContainer(deps=deps, mongo=mongo, consumer=consumer)
     finally:
         if consumer is not None:
             await asyncio.to_thread(consumer.stop)
@@ -86,28 +88,33 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await mongo.close()
 
 
-async def readiness(request: Request) -> Response:
-    """Ready when MongoDB answers and indexes exist; Redis or RabbitMQ trouble only degrades."""
-    app = request.app
-    deps: ReviewDeps | None = getattr(app.state, "review_deps", None)
-    checks: dict[str, str] = {}
-    if deps is None:
-        checks["mongo"] = "starting"
-    else:
-        try:
-            await asyncio.wait_for(app.state.mongo.admin.command("ping"), 2.0)
-            checks["mongo"] = "ok" if deps.repository.schema_ready else "preparing indexes"
-        except Exception as exc:
-            checks["mongo"] = f"{type(exc).__name__}: {exc}"[:300]
-        checks["redis"] = await deps.cache.ping()
-        checks["catalog_breaker"] = deps.catalog.breaker.state
-        consumer = app.state.rabbitmq_consumer
-        if consumer is not None:
-            checks["rabbitmq"] = "ok" if consumer.connected.is_set() else "degraded: reconnecting"
-    if checks.get("mongo") == "ok":
-        degraded = any(v not in ("ok", "closed", "disabled") for v in checks.values())
-        return JSONResponse({"status": "degraded" if degraded else "ready", "checks": checks})
-    body = problem_body(
-        503, f"not ready: mongo {checks['mongo']}", title="Not ready", checks=checks
-    )
-    return JSONResponse(body, status_code=503, media_type=PROBLEM_JSON)
+def readiness(container: ReviewContainer) -> dict[str, ReadinessCheck]:
+    deps, consumer = container.deps, container.consumer
+
+    async def mongo() -> None:
+        await container.mongo.admin.command("ping")
+        if not deps.repository.schema_ready:
+            raise NotReady("preparing indexes")
+
+    async def redis() -> Health:
+        state = await deps.cache.ping()
+        return Health(state, degraded=state not in ("ok", "disabled"))
+
+    async def catalog_breaker() -> Health:
+        state = deps.catalog.breaker.state
+        return Health(state, degraded=state != "closed")
+
+    checks: dict[str, ReadinessCheck] = {
+        "mongo": mongo,
+        "redis": redis,
+        "catalog_breaker": catalog_breaker,
+    }
+    if consumer is not None:
+
+        async def rabbitmq() -> Health:
+            if consumer.connected.is_set():
+                return Health()
+            return Health.degraded_because("reconnecting")
+
+        checks["rabbitmq"] = rabbitmq
+    return checks

@@ -1,0 +1,81 @@
+"""SQL for the services that have a database: one engine recipe, one migration style.
+
+Migrations run on an async engine's connection (``upgrade_to_head``), the same way from the
+app's lifespan (local/test profiles) and from ``python -m zipbob_<service>.migrate`` (the
+migrate Jobs); each service's Alembic ``env.py`` is one call to ``run_migrations``. Needs
+``sqlalchemy[asyncio]`` and ``alembic`` (the ``sql`` extra; imported lazily).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, MetaData
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """SQLite creates the file but not its folder (the data dir on a first ``make run``)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    ensure_sqlite_dir(url)
+    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    return create_async_engine(url, **kwargs)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    from sqlalchemy import text
+
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+async def upgrade_to_head(engine: AsyncEngine, migrations_dir: Path) -> None:
+    """Upgrade the database behind ``engine`` to the newest revision in ``migrations_dir``."""
+    from alembic import command
+    from alembic.config import Config
+
+    def upgrade(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(migrations_dir))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(upgrade)
+
+
+async def migrate_url(url: str, migrations_dir: Path) -> None:
+    """``upgrade_to_head`` on an engine of its own (the migrate entry points)."""
+    engine = create_engine(url, pool_size=1)
+    try:
+        await upgrade_to_head(engine, migrations_dir)
+    finally:
+        await engine.dispose()
+
+
+def run_migrations(metadata: MetaData) -> None:
+    """The body of a service's Alembic ``env.py``: run on the connection handed in."""
+    from alembic import context
+
+    if context.is_offline_mode():
+        raise SystemExit("offline (SQL script) migrations are not supported; run on a database")
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise SystemExit("run migrations with zipbob_platform.sql.upgrade_to_head")
+    context.configure(connection=connection, target_metadata=metadata)
+    with context.begin_transaction():
+        context.run_migrations()
