@@ -9,6 +9,7 @@ ZIPBOB_ST_SELLER_TOKEN, ZIPBOB_ST_CUSTOMER_TOKEN.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from typing import Any
@@ -54,8 +55,23 @@ def _photo(fmt: str, size: tuple[int, int]) -> bytes:
     return out.getvalue()
 
 
-PHOTOS = [_photo("JPEG", (64, 48)), _photo("PNG", (32, 40))]
+PHOTOS = [("image/jpeg", _photo("JPEG", (64, 48))), ("image/png", _photo("PNG", (32, 40)))]
 UPLOADS = {"createProduct", "addProductImage"}
+
+
+def _with_photo(body: Any, content_type: str, photo: bytes) -> Any:
+    if dataclasses.is_dataclass(body):  # multipart: the fields plus their chosen part types
+        fields = body.body  # type: ignore[attr-defined]
+        types = body.content_types  # type: ignore[attr-defined]
+        return dataclasses.replace(
+            body, body={**fields, "image": photo}, content_types={**types, "image": content_type}
+        )
+    return {**body, "image": photo}
+
+
+def _image_of(body: Any) -> Any:
+    fields = body.body if dataclasses.is_dataclass(body) else body
+    return fields.get("image") if isinstance(fields, dict) else None
 
 
 @schemathesis.hook
@@ -64,9 +80,8 @@ def flatmap_body(context: Any, body: Any) -> Any:
     if (
         operation is None
         or operation.definition.raw.get("operationId") not in UPLOADS
-        or not isinstance(body, dict)
-        or not isinstance(body.get("image"), (bytes, str))
+        or not isinstance(_image_of(body), (bytes, str))
     ):
         return st.just(body)
     # Same schema validity either way: only the bytes of a string field change.
-    return st.sampled_from([body, *({**body, "image": photo} for photo in PHOTOS)])
+    return st.sampled_from([body, *(_with_photo(body, kind, data) for kind, data in PHOTOS)])
