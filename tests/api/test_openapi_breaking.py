@@ -123,3 +123,11 @@ def test_the_snapshot_breaks_nothing_the_baseline_promised() -> None:
         + "\nIf that is deliberate, accept it in the same commit: "
         "`.venv/bin/python scripts/openapi_snapshot.py --accept`."
     )
+
+
+def test_the_snapshot_is_valid_openapi_3_1() -> None:
+    from openapi_spec_validator import validate
+
+    document = json.loads((REPO / "docs/openapi.json").read_text())
+    assert document["openapi"].startswith("3.1")
+    validate(document)
