@@ -22,14 +22,12 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-import jwt
 import pika
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
 from zipbob_devkit.embedded import free_port, start_s3, wait_for_port
-from zipbob_devkit.testing import create_sql_database, drop_sql_database
+from zipbob_devkit.testing import TokenSigner, create_sql_database, drop_sql_database
 
 ROOT = Path(__file__).resolve().parents[1]
 RABBIT_URL = os.environ.get("ZIPBOB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -47,27 +45,7 @@ def photo_of(target: int) -> bytes:
         side = int(side * 1.04)
 
 
-class Signer:
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        public = jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
-        self.jwks = {"keys": [{**public, "kid": "bench", "alg": "ES256"}]}
-
-    def token(self) -> str:
-        now = int(time.time())
-        claims = {
-            "sub": "bench-seller",
-            "role": "seller",
-            "iss": "zipbob-gateway",
-            "aud": "zipbob",
-            "iat": now,
-            "exp": now + 3600,
-            "jti": uuid.uuid4().hex,
-        }
-        return jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": "bench"})
-
-
-async def serve_jwks(signer: Signer) -> tuple[web.AppRunner, int]:
+async def serve_jwks(signer: TokenSigner) -> tuple[web.AppRunner, int]:
     app = web.Application()
     app.router.add_get("/.well-known/jwks.json", lambda _: web.json_response(signer.jwks))
     runner = web.AppRunner(app)
@@ -107,7 +85,7 @@ async def load(url: str, make_request, total: int, concurrency: int) -> tuple[li
         return latencies, time.perf_counter() - started
 
 
-async def bench_registration(backend: str, args, s3, jwks_port: int, signer: Signer) -> None:
+async def bench_registration(backend: str, args, s3, jwks_port: int, signer: TokenSigner) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
     db_url = await create_sql_database(backend, tmp_dir=tmp)
     port = free_port()
@@ -133,7 +111,8 @@ async def bench_registration(backend: str, args, s3, jwks_port: int, signer: Sig
     try:
         wait_for_port(port, process=server, name="catalog", timeout=60)
         base = f"http://127.0.0.1:{port}"
-        headers = {"Authorization": f"Bearer {signer.token()}"}
+        token = signer.token("bench-seller", "seller", exp=int(time.time()) + 3600)
+        headers = {"Authorization": f"Bearer {token}"}
         photo = photo_of(2 * 1024 * 1024)
 
         def with_photo(session, url):
@@ -270,7 +249,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--backends", nargs="+", default=["sqlite", "mariadb"])
     args = parser.parse_args()
-    signer = Signer()
+    signer = TokenSigner(kid="bench")
     runner, jwks_port = await serve_jwks(signer)
     s3 = start_s3()
     try:

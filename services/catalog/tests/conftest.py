@@ -1,4 +1,5 @@
-"""Catalog test fixtures: a token signer with its JWKS, settings, and a live catalog server.
+"""Catalog test fixtures: settings and a live catalog server (the token signer, ``signer``,
+comes from the shared pytest plugin, zipbob_devkit.testing).
 
 Real servers only: the SQL backends, moto's S3 server and RabbitMQ come from the
 platform plugin's fixtures; the catalog runs in uvicorn on a loopback port.
@@ -7,54 +8,19 @@ platform plugin's fixtures; the catalog runs in uvicorn on a loopback port.
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 import uvicorn
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from zipbob_catalog.main import create_app
 from zipbob_catalog.settings import CatalogSettings
 from zipbob_devkit.embedded import free_port
+from zipbob_devkit.testing import TokenSigner
 from zipbob_platform.auth import static_jwks_source
-
-
-class TokenSigner:
-    """Signs ES256 access tokens the way the gateway does (tests only)."""
-
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.kid = uuid.uuid4().hex[:12]
-        public = jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
-        self.jwks = {"keys": [{**public, "kid": self.kid, "alg": "ES256", "use": "sig"}]}
-
-    def token(self, user_id: str, role: str = "seller", **claims: Any) -> str:
-        now = int(time.time())
-        payload = {
-            "sub": user_id,
-            "role": role,
-            "iss": "zipbob-gateway",
-            "aud": "zipbob",
-            "iat": now,
-            "exp": now + 600,
-            "jti": uuid.uuid4().hex,
-            **claims,
-        }
-        return jwt.encode(payload, self.key, algorithm="ES256", headers={"kid": self.kid})
-
-    def headers(self, user_id: str, role: str = "seller") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(user_id, role)}"}
-
-
-@pytest.fixture(scope="session")
-def signer() -> TokenSigner:
-    return TokenSigner()
 
 
 def catalog_settings(sql_url: str, s3_env: dict[str, str], **sections: Any) -> CatalogSettings:
@@ -185,61 +151,6 @@ def images() -> ImageFactory:
     return ImageFactory()
 
 
-class TcpProxy:
-    """A real socket proxy in front of RabbitMQ that a test can sever and restore."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = 0
-        self.refusing = False
-        self._server: asyncio.base_events.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-
-    async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        if self.refusing:
-            client_w.close()
-            return
-        try:
-            upstream_r, upstream_w = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            client_w.close()
-            return
-        self._writers |= {client_w, upstream_w}
-        await asyncio.gather(self._pipe(client_r, upstream_w), self._pipe(upstream_r, client_w))
-        self._writers -= {client_w, upstream_w}
-
-    def sever(self) -> None:
-        """Cut every open connection and refuse new ones until restore()."""
-        self.refusing = True
-        for writer in list(self._writers):
-            transport = writer.transport
-            transport.abort()
-        self._writers.clear()
-
-    def restore(self) -> None:
-        self.refusing = False
-
-    async def close(self) -> None:
-        self.sever()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-
 @dataclass
 class RabbitNames:
     """Per-run exchange and queue names, deleted afterwards (never anyone else's)."""
@@ -305,6 +216,4 @@ def catalog_kit() -> Any:
     """Helpers for tests that start their own catalog (test modules cannot import conftest)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(
-        TcpProxy=TcpProxy, settings=catalog_settings, start=start_catalog, stop=stop_catalog
-    )
+    return SimpleNamespace(settings=catalog_settings, start=start_catalog, stop=stop_catalog)

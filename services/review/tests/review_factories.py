@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,35 +10,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import jwt
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from zipbob_devkit.embedded import free_port
-from zipbob_devkit.testing import unique_name
+from zipbob_devkit.testing import TokenSigner, unique_name
 from zipbob_platform.auth import static_jwks_source
 from zipbob_review.main import create_app
 from zipbob_review.settings import ReviewSettings
 
-KID = "review-test-key"
-_PRIVATE_KEY = ec.generate_private_key(ec.SECP256R1())
-_PUBLIC_JWK = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(_PRIVATE_KEY.public_key()))
-JWKS = {"keys": [{**_PUBLIC_JWK, "kid": KID, "alg": "ES256", "use": "sig"}]}
+SIGNER = TokenSigner(kid="review-test-key")  # the shared test signer (zipbob_devkit.testing)
+JWKS = SIGNER.jwks
 
 
 def token(role: str = "customer", user_id: str | None = None, **claims: Any) -> str:
-    now = int(time.time())
-    body = {
-        "sub": user_id or unique_name("user"),
-        "role": role,
-        "iss": "zipbob-gateway",
-        "aud": "zipbob",
-        "iat": now,
-        "exp": now + 600,
-        "jti": uuid.uuid4().hex,
-        **claims,
-    }
-    return jwt.encode(body, _PRIVATE_KEY, algorithm="ES256", headers={"kid": KID})
+    return SIGNER.token(user_id or unique_name("user"), role, **claims)
 
 
 def auth(role: str = "customer", user_id: str | None = None) -> dict[str, str]:

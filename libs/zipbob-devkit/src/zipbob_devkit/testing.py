@@ -10,15 +10,19 @@ Fixtures:
 - ``mongo_url``: nx-27017 in memory, or ``ZIPBOB_TEST_MONGO_URL``
 - ``redis_url``, ``rabbitmq_url``: the real servers (never flush them: use unique prefixes)
 - ``sql_url``: parametrized over sqlite, postgresql, mariadb; a fresh database per module
+- ``clock``: a ``FakeClock`` (monotonic seconds that move only when a test says so)
+- ``signer``: a ``TokenSigner``, signing access tokens the way the gateway does, with its JWKS
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +37,76 @@ MARIADB_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("ZIPBOB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("ZIPBOB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+class FakeClock:
+    """Monotonic seconds that move only by ``advance()``: inject it where code takes a clock
+    (``CircuitBreaker(clock=...)``) so a test never sleeps or asserts on wall time."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+class TokenSigner:
+    """Signs ES256 access tokens the way the gateway does (tests and benchmarks only).
+
+    ``jwks`` is the document a service verifies them against
+    (``zipbob_platform.auth.static_jwks_source(signer.jwks)``).
+    """
+
+    def __init__(self, kid: str | None = None) -> None:
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.kid = kid or uuid.uuid4().hex[:12]
+        public = jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        self.jwk: dict[str, Any] = {**public, "kid": self.kid, "alg": "ES256", "use": "sig"}
+        self.jwks: dict[str, Any] = {"keys": [self.jwk]}
+
+    @staticmethod
+    def claims(user_id: str, role: str = "seller", **claims: Any) -> dict[str, Any]:
+        """The gateway's access-token claims; a claim given as None is left out."""
+        now = int(time.time())
+        payload = {
+            "sub": user_id,
+            "role": role,
+            "iss": "zipbob-gateway",
+            "aud": "zipbob",
+            "iat": now,
+            "exp": now + 600,
+            "jti": uuid.uuid4().hex,
+            **claims,
+        }
+        return {name: value for name, value in payload.items() if value is not None}
+
+    def encode(self, payload: dict[str, Any]) -> str:
+        """Sign exactly ``payload`` (for tests that forge or omit claims)."""
+        import jwt
+
+        return jwt.encode(payload, self.key, algorithm="ES256", headers={"kid": self.kid})
+
+    def token(self, user_id: str, role: str = "seller", **claims: Any) -> str:
+        return self.encode(self.claims(user_id, role, **claims))
+
+    def headers(self, user_id: str, role: str = "seller") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user_id, role)}"}
+
+
+@pytest.fixture(scope="session")
+def signer() -> TokenSigner:
+    return TokenSigner()
 
 
 def unique_name(prefix: str) -> str:
@@ -80,6 +154,20 @@ async def drop_sql_database(backend: str, url: str) -> None:
         async with engine.connect() as conn:
             await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
     await engine.dispose()
+
+
+def s3_client(server: embedded.EmbeddedServer) -> Any:
+    """A boto3 S3 client on the test S3 server, for tests that look at the stored objects."""
+    import boto3
+
+    env = server.env
+    return boto3.client(
+        "s3",
+        endpoint_url=env["ZIPBOB_S3__ENDPOINT_URL"],
+        aws_access_key_id=env["ZIPBOB_S3__ACCESS_KEY_ID"],
+        aws_secret_access_key=env["ZIPBOB_S3__SECRET_ACCESS_KEY"],
+        region_name=embedded.S3_REGION,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,6 +38,25 @@ class Problem(Exception):
         self.type = type_ or _default_type(status)
         self.headers = headers or {}
         self.extra = extra
+
+
+class DomainError(Exception):
+    """A domain rule said no. Service layers raise subclasses; one handler answers them.
+
+    A subclass says how the API answers it with class attributes: ``status`` (required),
+    ``title`` and ``type_`` (both default from the status, as for ``Problem``). The message
+    is the problem's ``detail``; ``headers`` (e.g. ``Retry-After``) are per instance. Service
+    code stays free of HTTP types, and no view needs its own try/except to map errors.
+    """
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str | None] = None
+    type_: ClassVar[str | None] = None
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 def _default_type(status: int) -> str:
@@ -87,15 +107,20 @@ def problem_response(
 
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Problem)
+    """The one answer for a ``Problem`` raised by a view and a service's ``DomainError``."""
+    if isinstance(exc, DomainError):
+        type_, extra = exc.type_, {}
+    else:
+        assert isinstance(exc, Problem)
+        type_, extra = exc.type, exc.extra
     return problem_response(
         exc.status,
         exc.detail,
         title=exc.title,
-        type_=exc.type,
+        type_=type_,
         instance=request.url.path,
         headers=exc.headers,
-        **exc.extra,
+        **extra,
     )
 
 
@@ -139,6 +164,7 @@ def install_problem_handlers(app: Any) -> None:
     Starlette's exception middleware and can still attach X-Request-ID to the 500.
     """
     app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(DomainError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     # Only FastAPI apps raise RequestValidationError; importing FastAPI for a plain
     # Starlette app (the resizer) would add a third of a second to its cold start.

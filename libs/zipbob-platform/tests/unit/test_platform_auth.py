@@ -3,14 +3,13 @@
 import base64
 import json
 import time
-import uuid
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
+from zipbob_devkit.testing import TokenSigner
 from zipbob_platform.auth import AuthError, JwksVerifier, bearer_token, static_jwks_source
 from zipbob_platform.metrics import REGISTRY
 from zipbob_platform.settings import AuthSettings
@@ -18,29 +17,19 @@ from zipbob_platform.settings import AuthSettings
 SETTINGS = AuthSettings(issuer="zipbob-gateway", audience="zipbob")
 
 
-def make_key(kid: str) -> tuple[ec.EllipticCurvePrivateKey, dict[str, Any]]:
-    private = ec.generate_private_key(ec.SECP256R1())
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
-    jwk.update({"kid": kid, "alg": "ES256", "use": "sig"})
-    return private, jwk
+# The shared test signer (zipbob_devkit.testing): these tests sign with its key and
+# publish its JWK.
+SIGNER = TokenSigner(kid="k1")
+KEY, JWK = SIGNER.key, SIGNER.jwk
 
 
-KEY, JWK = make_key("k1")
+def make_key(kid: str) -> tuple[Any, dict[str, Any]]:
+    other = TokenSigner(kid=kid)
+    return other.key, other.jwk
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    base = {
-        "iss": "zipbob-gateway",
-        "aud": "zipbob",
-        "sub": "user-1",
-        "role": "seller",
-        "jti": uuid.uuid4().hex,
-        "iat": now,
-        "exp": now + 900,
-    }
-    base.update(overrides)
-    return {k: v for k, v in base.items() if v is not None}
+    return TokenSigner.claims(**{"user_id": "user-1", "role": "seller", **overrides})
 
 
 def sign(payload: dict[str, Any], key: Any = KEY, kid: str = "k1") -> str:

@@ -9,12 +9,22 @@ from httpx import ASGITransport, AsyncClient
 from pydantic import BaseModel
 
 from zipbob_platform.app import install_platform
-from zipbob_platform.problems import Problem
+from zipbob_platform.problems import PROBLEM_BASE, DomainError, Problem
 from zipbob_platform.settings import ServiceSettings
 
 
 class Payload(BaseModel):
     n: int
+
+
+class ThingBusy(DomainError):
+    status = 503
+    title = "Thing busy"
+    type_ = PROBLEM_BASE + "thing-busy"
+
+
+class ThingMissing(DomainError):
+    status = 404
 
 
 async def failing_check() -> None:
@@ -39,6 +49,10 @@ def build_app() -> FastAPI:
             raise Problem(409, "already there")
         if payload.n == 1:
             raise RuntimeError("a bug with password=hunter2")
+        if payload.n == 3:
+            raise ThingBusy("come back later", headers={"Retry-After": "7"})
+        if payload.n == 4:
+            raise ThingMissing(f"thing {thing_id} is gone")
         return {"id": thing_id}
 
     return app
@@ -78,6 +92,21 @@ async def test_errors_are_problem_json(client) -> None:
     assert_problem(await client.post("/things/abc", json={"n": 2}), 422)
     assert_problem(await client.get("/missing"), 404)
     assert_problem(await client.get("/things/1"), 405)
+
+
+async def test_domain_errors_answer_with_their_class_attributes(client) -> None:
+    busy = await client.post("/things/1", json={"n": 3})
+    body = assert_problem(busy, 503)
+    assert busy.headers["retry-after"] == "7"
+    assert (body["title"], body["type"], body["detail"]) == (
+        "Thing busy",
+        PROBLEM_BASE + "thing-busy",
+        "come back later",
+    )
+    assert body["instance"] == "/things/1"
+    missing = assert_problem(await client.post("/things/9", json={"n": 4}), 404)
+    assert (missing["title"], missing["type"]) == ("Not Found", PROBLEM_BASE + "not-found")
+    assert missing["detail"] == "thing 9 is gone"
 
 
 async def test_unexpected_error_is_a_500_problem_without_internals(client, caplog) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from botocore.exceptions import BotoCoreError
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
@@ -31,17 +30,6 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _object_store_unavailable(request: Request, exc: Exception) -> Response:
-    # Photos are written before any row (write order), so a refusal here stores nothing.
-    log.warning("object store error on %s: %s", request.url.path, type(exc).__name__)
-    return problem_response(
-        503,
-        "the photo store is unavailable; nothing was saved, retry shortly",
-        instance=request.url.path,
-        headers={"Retry-After": "5"},
-    )
-
-
 def create_app(
     settings: CatalogSettings | None = None, *, jwks_source: JwksSource | None = None
 ) -> FastAPI:
@@ -50,10 +38,10 @@ def create_app(
         bootstrap=bootstrap,
         readiness=readiness,
         routers=[products_router, results_router],
-        exception_handlers={
-            DBAPIError: _database_unavailable,
-            BotoCoreError: _object_store_unavailable,
-        },
+        # Object store failures are domain errors (zipbob_platform.objectstore) that the
+        # platform answers itself: StorageUnavailable is a 503 with Retry-After (photos are
+        # written before any row, so such a refusal stores nothing).
+        exception_handlers={DBAPIError: _database_unavailable},
         verify_tokens=True,
         jwks_source=jwks_source,
         title="ZipBob catalog",

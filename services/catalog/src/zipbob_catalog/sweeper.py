@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from zipbob_catalog.db import utcnow
 from zipbob_catalog.products.repository import existing_image_ids
@@ -26,8 +27,15 @@ def image_id_of(key: str) -> str | None:
 
 
 class OrphanSweeper:
-    def __init__(self, runtime: CatalogRuntime, *, prefix: str = PREFIX) -> None:
+    def __init__(
+        self,
+        runtime: CatalogRuntime,
+        *,
+        prefix: str = PREFIX,
+        now: Callable[[], datetime] = utcnow,  # injectable: tests move time, never wait
+    ) -> None:
         self.runtime = runtime
+        self.now = now
         self.prefix = prefix
         self.settings = runtime.settings.sweeper
         self._stopping = asyncio.Event()
@@ -36,7 +44,7 @@ class OrphanSweeper:
         return list(self.runtime.store.list_objects(bucket=bucket, prefix=self.prefix))
 
     async def sweep_once(self) -> int:
-        cutoff = utcnow() - timedelta(seconds=self.settings.grace_seconds)
+        cutoff = self.now() - timedelta(seconds=self.settings.grace_seconds)
         s3 = self.runtime.settings.s3
         removed = 0
         for bucket in (s3.original_bucket, s3.resized_bucket):

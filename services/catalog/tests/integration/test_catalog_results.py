@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import boto3
 import httpx
 import pytest
 
+from zipbob_devkit.testing import s3_client
 from zipbob_platform.cloudevents import new_event, to_http_binary, to_http_structured
 
 pytestmark = pytest.mark.integration
@@ -35,14 +35,7 @@ async def _product_with_image(catalog, signer, images, seller="results"):
 
 
 def _store_variants(s3_server, product_id: str, image_id: str) -> dict:
-    env = s3_server.env
-    client = boto3.client(
-        "s3",
-        endpoint_url=env["ZIPBOB_S3__ENDPOINT_URL"],
-        aws_access_key_id=env["ZIPBOB_S3__ACCESS_KEY_ID"],
-        aws_secret_access_key=env["ZIPBOB_S3__SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
-    )
+    client = s3_client(s3_server)
     variants = {}
     for name, width in (("thumbnail", 200), ("medium", 640), ("large", 640)):
         key = f"products/{product_id}/{image_id}/{name}.jpg"

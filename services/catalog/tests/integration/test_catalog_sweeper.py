@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from datetime import timedelta
 
-import boto3
 import pytest
 
+from zipbob_catalog.db import utcnow
 from zipbob_catalog.settings import SweeperSettings
 from zipbob_catalog.sweeper import OrphanSweeper
+from zipbob_devkit.testing import s3_client
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,22 +36,15 @@ async def test_crash_orphans_are_swept_and_live_images_kept(catalog, signer, ima
     live_key = f"products/{product_id}/{created.json()['images'][0]['id']}/original"
     # What a crash between the object write and the commit leaves behind:
     orphan_key = f"products/{product_id}/{uuid.uuid4()}/original"
-    env = s3_server.env
-    client = boto3.client(
-        "s3",
-        endpoint_url=env["ZIPBOB_S3__ENDPOINT_URL"],
-        aws_access_key_id=env["ZIPBOB_S3__ACCESS_KEY_ID"],
-        aws_secret_access_key=env["ZIPBOB_S3__SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
-    )
+    client = s3_client(s3_server)
     client.put_object(Bucket="original-images", Key=orphan_key, Body=b"x")
     prefix = f"products/{product_id}/"
-    sweeper = OrphanSweeper(catalog.runtime, prefix=prefix)
+    later = timedelta(0)
+    sweeper = OrphanSweeper(catalog.runtime, prefix=prefix, now=lambda: utcnow() + later)
 
     sweeper.settings = SweeperSettings(grace_seconds=3600)
     assert await sweeper.sweep_once() == 0  # too young: its commit may still be in flight
-    sweeper.settings = SweeperSettings(grace_seconds=0)
-    await asyncio.sleep(1.1)  # S3 timestamps have one-second resolution
+    later = timedelta(seconds=3601)  # an hour on, without waiting for one
     assert await sweeper.sweep_once() == 1
     assert _keys(client, "original-images", prefix) == {live_key}
 

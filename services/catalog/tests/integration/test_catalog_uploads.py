@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-import boto3
 import pytest
 from sqlalchemy import func, select
 
 from zipbob_catalog.outbox.models import OutboxEvent
 from zipbob_catalog.products.models import Image, Product
+from zipbob_devkit.testing import s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -23,17 +23,6 @@ FIELDS = {
 }
 
 
-def _s3(s3_server):
-    env = s3_server.env
-    return boto3.client(
-        "s3",
-        endpoint_url=env["ZIPBOB_S3__ENDPOINT_URL"],
-        aws_access_key_id=env["ZIPBOB_S3__ACCESS_KEY_ID"],
-        aws_secret_access_key=env["ZIPBOB_S3__SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
-    )
-
-
 async def _snapshot(catalog, s3_server) -> tuple[int, int, int, int]:
     """(products, images, outbox rows, original objects): what a refusal must not change."""
     async with catalog.runtime.sessions() as session:
@@ -41,7 +30,7 @@ async def _snapshot(catalog, s3_server) -> tuple[int, int, int, int]:
             (await session.execute(select(func.count()).select_from(model))).scalar_one()
             for model in (Product, Image, OutboxEvent)
         ]
-    listing = _s3(s3_server).list_objects_v2(Bucket="original-images", Prefix="products/")
+    listing = s3_client(s3_server).list_objects_v2(Bucket="original-images", Prefix="products/")
     return (*counts, listing.get("KeyCount", 0))
 
 
@@ -65,7 +54,7 @@ async def test_product_with_photo_stores_original_and_event(catalog, signer, ima
         "height": 200,
     }
     key = f"products/{product['id']}/{image['id']}/original"
-    stored = _s3(s3_server).get_object(Bucket="original-images", Key=key)
+    stored = s3_client(s3_server).get_object(Bucket="original-images", Key=key)
     assert stored["Body"].read() == photo
     assert stored["ContentType"] == "image/png"
     async with catalog.runtime.sessions() as session:

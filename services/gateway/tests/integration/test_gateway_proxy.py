@@ -185,8 +185,11 @@ async def test_circuit_breaker_opens_and_closes_again(gateway_factory, upstreams
     assert (await gateway.client.get("/api/products/p1")).status_code == 200
 
     review.fail_with = None
-    await asyncio.sleep(0.6)
-    assert (await gateway.client.get("/api/reviews/r1")).status_code == 200  # half-open probe
+    async with asyncio.timeout(10):  # the breaker opens for 0.5 s; poll, never sleep a guess
+        while (probe := await gateway.client.get("/api/reviews/r1")).status_code == 503:
+            await asyncio.sleep(0.05)
+    assert probe.status_code == 200  # the half-open trial
+    assert len(review.requests) == 3  # the refusals before it never reached the upstream
     assert (await gateway.client.get("/api/reviews/r1")).status_code == 200
     assert REGISTRY.get_sample_value("zipbob_circuit_breaker_open", {"upstream": "review"}) == 0
 

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import REGISTRY
 
-from zipbob_devkit.testing import unique_name
+from zipbob_devkit.testing import TokenSigner, unique_name
 from zipbob_gateway.keys.keyring import SigningKey, dump_private_keys
 
 pytestmark = pytest.mark.integration
@@ -25,18 +25,7 @@ def _b64(data: bytes) -> str:
 
 
 def _claims(user_id: str, **overrides):
-    now = int(time.time())
-    claims = {
-        "iss": "zipbob-gateway",
-        "aud": "zipbob",
-        "sub": user_id,
-        "role": "seller",
-        "jti": "j1",
-        "iat": now,
-        "exp": now + 600,
-    }
-    claims.update(overrides)
-    return claims
+    return TokenSigner.claims(user_id, "seller", **overrides)  # the gateway's claim set
 
 
 def _failures(reason: str) -> float:

@@ -1,46 +1,9 @@
-"""Circuit breaker state machine and the header filters (pure, no I/O)."""
+"""The header filters (pure, no I/O). The circuit breaker is the platform's (its tests are
+in libs/zipbob-platform/tests/unit/test_platform_breaker.py)."""
 
 from __future__ import annotations
 
-import time
-
-from zipbob_gateway.proxy.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from zipbob_gateway.proxy.headers import downstream_response_headers, upstream_request_headers
-
-
-def test_breaker_opens_after_consecutive_failures_and_probes_once():
-    breaker = CircuitBreaker("unit", failure_threshold=3, open_seconds=0.05)
-    for _ in range(2):
-        assert breaker.allow()
-        breaker.record_failure()
-    breaker.record_success()  # a success resets the count
-    for _ in range(3):
-        assert breaker.allow()
-        breaker.record_failure()
-    assert breaker.state == OPEN
-    assert not breaker.allow()
-    assert breaker.retry_after() >= 1
-    time.sleep(0.06)
-    assert breaker.allow()  # the single half-open probe
-    assert breaker.state == HALF_OPEN
-    assert not breaker.allow()
-    breaker.record_failure()  # probe failed: open again
-    assert breaker.state == OPEN
-    time.sleep(0.06)
-    assert breaker.allow()
-    breaker.record_success()
-    assert breaker.state == CLOSED
-    assert breaker.allow()
-
-
-def test_released_probe_frees_the_slot():
-    breaker = CircuitBreaker("unit2", failure_threshold=1, open_seconds=0.01)
-    breaker.allow()
-    breaker.record_failure()
-    time.sleep(0.02)
-    assert breaker.allow()
-    breaker.release()
-    assert breaker.allow()
 
 
 def test_request_headers_drop_hop_by_hop_and_set_forwarding():

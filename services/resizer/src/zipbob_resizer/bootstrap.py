@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from zipbob_platform.health import ReadinessCheck
+from zipbob_platform.objectstore import ObjectStore
 from zipbob_resizer.cleanup import ProductCleaner
 from zipbob_resizer.imaging.variants import ImageLimits, RenderOptions, VariantSpec
 from zipbob_resizer.results import ResultSender
 from zipbob_resizer.service import ImageResizer
 from zipbob_resizer.settings import ResizerSettings
-from zipbob_resizer.storage import ObjectStore
 
 log = logging.getLogger("zipbob_resizer")
 
@@ -83,6 +83,6 @@ async def bootstrap(settings: ResizerSettings) -> AsyncIterator[ResizerRuntime]:
 
 def readiness(runtime: ResizerRuntime) -> dict[str, ReadinessCheck]:
     async def s3() -> None:
-        await asyncio.to_thread(runtime.store.ping)
+        await asyncio.to_thread(runtime.store.ping, bucket=runtime.store.settings.resized_bucket)
 
     return {"s3": s3}

@@ -11,9 +11,9 @@ import logging
 from typing import Any
 
 from zipbob_platform.cloudevents import CloudEvent
+from zipbob_platform.objectstore import ObjectStore, original_key, variant_key
 from zipbob_resizer import metrics
 from zipbob_resizer.service import BadEventData
-from zipbob_resizer.storage import ObjectStore, original_key, variant_key
 
 # One product's pictures; far above what the catalog allows, low enough to bound a request.
 MAX_IMAGE_IDS = 10_000
@@ -61,9 +61,11 @@ class ProductCleaner:
     async def handle(self, event: CloudEvent) -> None:
         """Raises BadEventData (400) or StorageUnavailable (503, retried)."""
         product_id, image_ids = validate_deleted(event)
-        originals = [original_key(product_id, image_id) for image_id in image_ids]
+        originals = [
+            original_key(product_id=product_id, image_id=image_id) for image_id in image_ids
+        ]
         variants = [
-            variant_key(product_id, image_id, name)
+            variant_key(product_id=product_id, image_id=image_id, variant=name)
             for image_id in image_ids
             for name in self._variant_names
         ]

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from zipbob_platform.cloudevents import CloudEvent, new_event
+from zipbob_platform.objectstore import ObjectMissing, ObjectStore, variant_key
 from zipbob_resizer import metrics
-from zipbob_resizer.storage import ObjectStore, OriginalMissing, variant_key
 
 UPLOADED = "com.zipbob.catalog.image.uploaded"
 RESIZED = "com.zipbob.resizer.image.resized"
@@ -91,7 +91,7 @@ class ImageResizer:
             original = await asyncio.to_thread(
                 self._store.get, bucket=data["bucket"], key=data["key"]
             )
-        except OriginalMissing as exc:
+        except ObjectMissing as exc:
             return self._failed(event, ids, "original_missing", str(exc))
         metrics.STAGE_SECONDS.labels("download").observe(time.perf_counter() - started)
         metrics.BYTES.labels("in").inc(len(original))
@@ -114,7 +114,7 @@ class ImageResizer:
         return Outcome(self._result(event, RESIZED, payload), permanent_failure=False)
 
     def _upload(self, ids: dict[str, str], variant: Any) -> tuple[str, dict[str, Any]]:
-        key = variant_key(ids["product_id"], ids["image_id"], variant.name)
+        key = variant_key(variant=variant.name, **ids)
         self._store.put(
             bucket=self._resized_bucket,
             key=key,

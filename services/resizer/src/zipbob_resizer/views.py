@@ -1,7 +1,8 @@
 """``POST /``: the Knative CloudEvents receiver (image.uploaded and product.deleted).
 
 2xx = done; 400 = not an event we can read; 422 = permanent image failure (image.failed
-was emitted); 503 = retryable (S3, broker or result sink unreachable).
+was emitted); 503 = retryable (S3, broker or result sink unreachable); 500 = S3 refused
+(AccessDenied, NoSuchBucket): redelivered like any 5xx, and logged for an operator.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zipbob_platform.cloudevents import InvalidEvent, from_http, to_http_binary
+from zipbob_platform.objectstore import StorageRejected, StorageUnavailable
 from zipbob_platform.problems import PROBLEM_BASE, Problem
 from zipbob_platform.tracing import extract_context, tracer
 from zipbob_resizer import metrics
 from zipbob_resizer.results import ResultDeliveryFailed
 from zipbob_resizer.service import DELETED, BadEventData
-from zipbob_resizer.storage import StorageUnavailable
 
 RETRY_AFTER_SECONDS = "2"
 
@@ -35,6 +36,8 @@ async def receive_event(request: Request) -> Response:
                 raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
             except StorageUnavailable as exc:
                 raise _retry_later(exc) from None
+            except StorageRejected as exc:
+                raise _refused(exc) from None
         return Response(status_code=204)
     with tracer("zipbob_resizer").start_as_current_span("resize image", context=parent):
         try:
@@ -46,6 +49,9 @@ async def receive_event(request: Request) -> Response:
         except (StorageUnavailable, ResultDeliveryFailed) as exc:
             metrics.IMAGES.labels("retry").inc()
             raise _retry_later(exc) from None
+        except StorageRejected as exc:
+            metrics.IMAGES.labels("retry").inc()  # 5xx: redelivered once an operator fixes S3
+            raise _refused(exc) from None
     if runtime.sender.mode == "reply":
         # Knative forwards only the replies of 2xx answers, so a failure is answered with
         # 200 here too: the image.failed reply is how the catalog learns of it.
@@ -66,3 +72,7 @@ def _retry_later(exc: Exception) -> Problem:
         type_=PROBLEM_BASE + "retry-later",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
+
+
+def _refused(exc: StorageRejected) -> Problem:
+    return Problem(500, str(exc), title=exc.title, type_=exc.type_)

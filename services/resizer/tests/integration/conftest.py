@@ -163,3 +163,16 @@ def deleted_event(product_id: str, image_ids: list[str]) -> CloudEvent:
 def object_keys(s3: Any, bucket: str, product_id: str) -> list[str]:
     listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"products/{product_id}/")
     return sorted(obj["Key"] for obj in listing.get("Contents", []))
+
+
+async def post_with_s3_unreachable(settings: ResizerSettings, event: CloudEvent) -> httpx.Response:
+    """POST ``event`` to a resizer whose S3 endpoint is a closed port."""
+    broken = settings.model_copy(deep=True)
+    broken.s3.endpoint_url = "http://127.0.0.1:9"
+    broken.s3.timeout_seconds = 1
+    app = create_app(broken)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
+    ):
+        return await post(http, event)

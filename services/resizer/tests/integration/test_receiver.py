@@ -14,7 +14,7 @@ from resizer_factories import encode, jpeg_bytes, photo_like, png_bytes
 from zipbob_resizer.main import create_app
 from zipbob_resizer.service import result_event_id
 
-from .conftest import post, upload, uploaded_event
+from .conftest import post, post_with_s3_unreachable, upload, uploaded_event
 
 pytestmark = pytest.mark.integration
 
@@ -136,15 +136,7 @@ async def test_duplicates_sequential_and_concurrent_give_one_result_id(client, s
 
 
 async def test_s3_unreachable_is_retryable(settings, s3):
-    broken = settings.model_copy(deep=True)
-    broken.s3.endpoint_url = "http://127.0.0.1:9"
-    broken.s3.timeout_seconds = 1
-    app = create_app(broken)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
-    ):
-        response = await post(http, uploaded_event(upload(s3, b"x")))
+    response = await post_with_s3_unreachable(settings, uploaded_event(upload(s3, b"x")))
     assert response.status_code == 503
     assert response.headers["retry-after"]
 

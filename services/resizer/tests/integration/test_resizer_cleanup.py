@@ -10,9 +10,15 @@ import pytest
 from resizer_factories import jpeg_bytes, photo_like
 
 from zipbob_resizer import service
-from zipbob_resizer.main import create_app
 
-from .conftest import deleted_event, object_keys, post, upload, uploaded_event
+from .conftest import (
+    deleted_event,
+    object_keys,
+    post,
+    post_with_s3_unreachable,
+    upload,
+    uploaded_event,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -91,15 +97,7 @@ async def test_malformed_product_deleted_is_400(client, data):
 
 
 async def test_product_deleted_with_s3_unreachable_is_retryable(settings):
-    broken = settings.model_copy(deep=True)
-    broken.s3.endpoint_url = "http://127.0.0.1:9"
-    broken.s3.timeout_seconds = 1
-    app = create_app(broken)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
-    ):
-        response = await post(http, deleted_event("p-1", ["i-1"]))
+    response = await post_with_s3_unreachable(settings, deleted_event("p-1", ["i-1"]))
     assert response.status_code == 503
     assert response.headers["retry-after"]
 

@@ -265,3 +265,33 @@ async def test_readiness_reports_each_dependency(client):
         "status": "ready",
         "checks": {"mongo": "ok", "redis": "ok", "catalog_breaker": "closed"},
     }
+
+
+async def test_domain_errors_answer_with_the_same_problem_fields_as_before(client, catalog):
+    """The service raises domain errors now; the wire answer is what it was (type, title,
+    detail, instance), answered once by the platform's handler."""
+    base = "https://zipbob.dev/problems/"
+    product = catalog.add_product()
+    customer = auth("customer", "dora")
+    review = (
+        await client.post(f"/api/products/{product}/reviews", json=review_body(), headers=customer)
+    ).json()
+    answers = {
+        ("not-found", 404): await client.get("/api/reviews/nope"),
+        ("conflict", 409): await client.post(
+            f"/api/products/{product}/reviews", json=review_body(), headers=customer
+        ),
+        ("forbidden", 403): await client.patch(
+            f"/api/reviews/{review['id']}", json={"rating": 1}, headers=auth("customer", "eve")
+        ),
+        ("validation", 422): await client.get(
+            f"/api/products/{product}/reviews", params={"cursor": "not-ours"}
+        ),
+    }
+    for (kind, status), response in answers.items():
+        body = assert_problem(response, status)
+        assert body["type"] == base + kind
+        assert body["instance"] == response.request.url.path
+    details = {kind: response.json()["detail"] for (kind, _), response in answers.items()}
+    assert details["not-found"] == "review nope not found"
+    assert details["forbidden"] == "only the author may edit a review"

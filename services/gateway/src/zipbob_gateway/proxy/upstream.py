@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
+from zipbob_platform.breaker import CircuitBreaker
 from zipbob_platform.metrics import get_or_create
 
 from ..settings import UpstreamSettings
-from .breaker import CircuitBreaker
 from .http1 import ConnectionPool
 
 upstream_requests_total = get_or_create(

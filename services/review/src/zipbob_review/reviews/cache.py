@@ -54,8 +54,15 @@ def connect_redis(settings: RedisSettings) -> Redis:
 
 class ReviewCache:
     def __init__(
-        self, redis: Redis | None, settings: CacheSettings, *, retry_after_failure: float
+        self,
+        redis: Redis | None,
+        settings: CacheSettings,
+        *,
+        retry_after_failure: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # Monotonic seconds for the step-aside window; tests inject a clock they move.
+        self.clock = clock
         self.redis = redis if settings.enabled else None
         self.settings = settings
         self.retry_after_failure = retry_after_failure
@@ -68,13 +75,13 @@ class ReviewCache:
 
     @property
     def usable(self) -> bool:
-        return self.redis is not None and time.monotonic() >= self._down_until
+        return self.redis is not None and self.clock() >= self._down_until
 
     def _failed(self, exc: Exception) -> None:
         if self.last_error is None:
             log.warning("redis unavailable, answering from MongoDB: %s", exc)
         self.last_error = f"{type(exc).__name__}: {exc}"[:200]
-        self._down_until = time.monotonic() + self.retry_after_failure
+        self._down_until = self.clock() + self.retry_after_failure
 
     def _recovered(self) -> None:
         if self.last_error is not None:

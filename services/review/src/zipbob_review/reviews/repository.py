@@ -9,11 +9,8 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from ..storage import ReviewCollections
+from .errors import DuplicateReview
 from .models import SORT_FIELDS, ReviewDocument, sort_keys
-
-
-class DuplicateReview(Exception):
-    """The author already reviewed this product."""
 
 
 class StorageNotReady(Exception):
@@ -35,7 +32,7 @@ class ReviewRepository:
         try:
             await self.reviews.insert_one(review.to_mongo())
         except DuplicateKeyError:
-            raise DuplicateReview from None
+            raise DuplicateReview() from None
 
     async def get(self, review_id: str) -> dict[str, Any] | None:
         return await self.reviews.find_one({"_id": review_id})

@@ -1,4 +1,8 @@
-"""Review use cases: plain functions with keyword-only arguments, no HTTP types."""
+"""Review use cases: plain functions taking what they use (keyword-only), no HTTP types.
+
+Refusals are domain errors (``.errors``, ``CatalogUnavailable``); the platform's one
+handler answers them as problem+json, so the views never map errors themselves.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from zipbob_platform.auth import Principal, forbidden
-from zipbob_platform.problems import PROBLEM_BASE, Problem
+from zipbob_platform.auth import Principal
 
-from ..catalog.client import CatalogClient, CatalogUnavailable
+from ..catalog.client import CatalogClient
 from ..metrics import reviews_written_total
 from ..settings import PaginationSettings
 from .cache import ReviewCache
+from .errors import InvalidListing, NotAllowed, NotAuthor, ProductNotFound, ReviewNotFound
 from .models import SORT_FIELDS, ReviewDocument, new_review_id, utc_now
-from .repository import DuplicateReview, ReviewRepository
+from .repository import ReviewRepository
 from .schemas import RatingSummary, ReviewCreate, ReviewPage, ReviewRead, ReviewUpdate
 
 log = logging.getLogger("zipbob.review")
@@ -25,6 +29,9 @@ log = logging.getLogger("zipbob.review")
 
 @dataclass
 class ReviewDeps:
+    """What the service's functions draw on, built once at start-up; views and event
+    handlers pass each function only the parts it uses."""
+
     repository: ReviewRepository
     cache: ReviewCache
     catalog: CatalogClient
@@ -32,39 +39,36 @@ class ReviewDeps:
     first_page_items: int
 
 
-def _not_found(what: str) -> Problem:
-    return Problem(404, f"{what} not found", type_=PROBLEM_BASE + "not-found")
+async def _product_must_exist(
+    *, repository: ReviewRepository, catalog: CatalogClient, product_id: str
+) -> None:
+    """Raises ProductNotFound, or CatalogUnavailable when the catalog cannot tell."""
+    if await repository.is_deleted(product_id):
+        raise ProductNotFound(product_id)
+    if not await catalog.product_exists(product_id):
+        raise ProductNotFound(product_id)
 
 
-async def _product_must_exist(deps: ReviewDeps, product_id: str) -> None:
-    if await deps.repository.is_deleted(product_id):
-        raise _not_found(f"product {product_id}")
-    try:
-        exists = await deps.catalog.product_exists(product_id)
-    except CatalogUnavailable as exc:
-        raise Problem(
-            503,
-            "the catalog cannot confirm that the product exists right now; try again",
-            title="Catalog unavailable",
-            type_=PROBLEM_BASE + "dependency-unavailable",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
-    if not exists:
-        raise _not_found(f"product {product_id}")
-
-
-async def _after_write(deps: ReviewDeps, product_id: str) -> None:
+async def _after_write(
+    *, repository: ReviewRepository, cache: ReviewCache, product_id: str
+) -> None:
     # Bump first: from here on every reader uses new keys, whatever Redis does next.
-    version = await deps.repository.bump_version(product_id)
-    await deps.cache.forget(product_id, version - 1)
+    version = await repository.bump_version(product_id)
+    await cache.forget(product_id, version - 1)
 
 
 async def create_review(
-    *, deps: ReviewDeps, product_id: str, author: Principal, payload: ReviewCreate
+    *,
+    repository: ReviewRepository,
+    cache: ReviewCache,
+    catalog: CatalogClient,
+    product_id: str,
+    author: Principal,
+    payload: ReviewCreate,
 ) -> ReviewRead:
     if not author.has_role("customer"):
-        raise forbidden("only customers write reviews")
-    await _product_must_exist(deps, product_id)
+        raise NotAllowed("only customers write reviews")
+    await _product_must_exist(repository=repository, catalog=catalog, product_id=product_id)
     now = utc_now()
     document = ReviewDocument(
         _id=new_review_id(),
@@ -76,87 +80,109 @@ async def create_review(
         created_at=now,
         updated_at=now,
     )
-    try:
-        await deps.repository.insert(document)
-    except DuplicateReview:
-        raise Problem(
-            409,
-            "you have already reviewed this product; edit that review instead",
-            type_=PROBLEM_BASE + "conflict",
-        ) from None
+    await repository.insert(document)  # DuplicateReview when the author already wrote one
     # product.deleted may have landed between the check and the insert: undo ours.
-    if await deps.repository.is_deleted(product_id):
-        await deps.repository.delete(document.id)
-        raise _not_found(f"product {product_id}")
-    await _after_write(deps, product_id)
+    if await repository.is_deleted(product_id):
+        await repository.delete(document.id)
+        raise ProductNotFound(product_id)
+    await _after_write(repository=repository, cache=cache, product_id=product_id)
     reviews_written_total.labels("create").inc()
     return ReviewRead.from_document(document.model_dump(by_alias=True))
 
 
-async def read_review(*, deps: ReviewDeps, review_id: str) -> ReviewRead:
-    document = await deps.repository.get(review_id)
+async def read_review(*, repository: ReviewRepository, review_id: str) -> ReviewRead:
+    document = await repository.get(review_id)
     if document is None:
-        raise _not_found(f"review {review_id}")
+        raise ReviewNotFound(review_id)
     return ReviewRead.from_document(document)
 
 
 async def update_review(
-    *, deps: ReviewDeps, review_id: str, caller: Principal, payload: ReviewUpdate
+    *,
+    repository: ReviewRepository,
+    cache: ReviewCache,
+    review_id: str,
+    caller: Principal,
+    payload: ReviewUpdate,
 ) -> ReviewRead:
-    existing = await deps.repository.get(review_id)
+    existing = await repository.get(review_id)
     if existing is None:
-        raise _not_found(f"review {review_id}")
+        raise ReviewNotFound(review_id)
     if existing["author_id"] != caller.user_id:
-        raise forbidden("only the author may edit a review")
-    updated = await deps.repository.update(
+        raise NotAuthor("only the author may edit a review")
+    updated = await repository.update(
         review_id=review_id, author_id=caller.user_id, changes=payload.changes(), now=utc_now()
     )
     if updated is None:  # deleted meanwhile
-        raise _not_found(f"review {review_id}")
-    await _after_write(deps, updated["product_id"])
+        raise ReviewNotFound(review_id)
+    await _after_write(repository=repository, cache=cache, product_id=updated["product_id"])
     reviews_written_total.labels("update").inc()
     return ReviewRead.from_document(updated)
 
 
-async def delete_review(*, deps: ReviewDeps, review_id: str, caller: Principal) -> None:
-    existing = await deps.repository.get(review_id)
+async def delete_review(
+    *, repository: ReviewRepository, cache: ReviewCache, review_id: str, caller: Principal
+) -> None:
+    existing = await repository.get(review_id)
     if existing is None:
-        raise _not_found(f"review {review_id}")
+        raise ReviewNotFound(review_id)
     if existing["author_id"] != caller.user_id and not caller.has_role("admin"):
-        raise forbidden("only the author or an admin may delete a review")
-    deleted = await deps.repository.delete(review_id)
+        raise NotAuthor("only the author or an admin may delete a review")
+    deleted = await repository.delete(review_id)
     if deleted is None:
-        raise _not_found(f"review {review_id}")
-    await _after_write(deps, deleted["product_id"])
+        raise ReviewNotFound(review_id)
+    await _after_write(repository=repository, cache=cache, product_id=deleted["product_id"])
     reviews_written_total.labels("delete").inc()
 
 
-async def _summary_at(deps: ReviewDeps, product_id: str, version: int) -> RatingSummary:
+async def _summary_at(
+    *, repository: ReviewRepository, cache: ReviewCache, product_id: str, version: int
+) -> RatingSummary:
     async def compute() -> dict[str, Any]:
-        counts = await deps.repository.rating_counts(product_id)
+        counts = await repository.rating_counts(product_id)
         return RatingSummary.from_counts(counts).model_dump()
 
-    value = await deps.cache.get_or_fill(
-        key=deps.cache.key(product_id, version, "summary"), cache_name="summary", compute=compute
+    value = await cache.get_or_fill(
+        key=cache.key(product_id, version, "summary"), cache_name="summary", compute=compute
     )
     return RatingSummary.model_validate(value)
 
 
-async def rating_summary(*, deps: ReviewDeps, product_id: str) -> RatingSummary:
+async def rating_summary(
+    *, repository: ReviewRepository, cache: ReviewCache, product_id: str
+) -> RatingSummary:
     # The version is read before the data, so a value cached under it is never older than it.
-    version = await deps.repository.version(product_id)
-    return await _summary_at(deps, product_id, version)
+    version = await repository.version(product_id)
+    return await _summary_at(
+        repository=repository, cache=cache, product_id=product_id, version=version
+    )
 
 
 async def list_reviews(
-    *, deps: ReviewDeps, product_id: str, sort: str, page: int, size: int, cursor: str | None
+    *,
+    repository: ReviewRepository,
+    cache: ReviewCache,
+    max_offset: int,
+    first_page_items: int,
+    product_id: str,
+    sort: str,
+    page: int,
+    size: int,
+    cursor: str | None,
 ) -> ReviewPage:
-    version = await deps.repository.version(product_id)
+    version = await repository.version(product_id)
     field = SORT_FIELDS[sort][0]
     # Only worth the 100-item fill when the cache can keep it; otherwise read just this page.
-    cacheable = deps.cache.usable and size <= deps.first_page_items
+    cacheable = cache.usable and size <= first_page_items
     if cursor is None and page == 1 and cacheable:
-        first = await _first_page(deps, product_id=product_id, sort=sort, version=version)
+        first = await _first_page(
+            repository=repository,
+            cache=cache,
+            limit=first_page_items,
+            product_id=product_id,
+            sort=sort,
+            version=version,
+        )
         items, keys = first["items"][:size], first["keys"]
         has_more = len(first["items"]) > size or first["more"]
         next_key = keys[size - 1] if has_more else None
@@ -164,19 +190,20 @@ async def list_reviews(
     else:
         after = _decode_cursor(sort, cursor) if cursor is not None else None
         skip = 0 if cursor is not None else (page - 1) * size
-        if skip > deps.pagination.max_offset:
-            raise Problem(
-                422,
+        if skip > max_offset:
+            raise InvalidListing(
                 f"page {page} is deeper than this listing serves by number; "
-                "follow next_cursor from an earlier page instead",
-                type_=PROBLEM_BASE + "validation",
+                "follow next_cursor from an earlier page instead"
             )
-        documents = await deps.repository.page(
+        documents = await repository.page(
             product_id=product_id, sort=sort, limit=size + 1, skip=skip, after=after
         )
         items = [ReviewRead.from_document(d).model_dump(mode="json") for d in documents[:size]]
         next_key = documents[size - 1][field] if len(documents) > size else None
-        total = (await _summary_at(deps, product_id, version)).count
+        summary = await _summary_at(
+            repository=repository, cache=cache, product_id=product_id, version=version
+        )
+        total = summary.count
     return ReviewPage(
         items=[ReviewRead.model_validate(item) for item in items],
         page=page,
@@ -188,13 +215,21 @@ async def list_reviews(
 
 
 async def _first_page(
-    deps: ReviewDeps, *, product_id: str, sort: str, version: int
+    *,
+    repository: ReviewRepository,
+    cache: ReviewCache,
+    limit: int,
+    product_id: str,
+    sort: str,
+    version: int,
 ) -> dict[str, Any]:
-    field, limit = SORT_FIELDS[sort][0], deps.first_page_items
+    field = SORT_FIELDS[sort][0]
 
     async def compute() -> dict[str, Any]:
-        documents = await deps.repository.page(product_id=product_id, sort=sort, limit=limit + 1)
-        summary = await _summary_at(deps, product_id, version)
+        documents = await repository.page(product_id=product_id, sort=sort, limit=limit + 1)
+        summary = await _summary_at(
+            repository=repository, cache=cache, product_id=product_id, version=version
+        )
         return {
             "items": [
                 ReviewRead.from_document(d).model_dump(mode="json") for d in documents[:limit]
@@ -204,11 +239,12 @@ async def _first_page(
             "total": summary.count,
         }
 
-    return await deps.cache.get_or_fill(
-        key=deps.cache.key(product_id, version, f"page:{sort}"),
+    first: dict[str, Any] = await cache.get_or_fill(
+        key=cache.key(product_id, version, f"page:{sort}"),
         cache_name=f"page_{sort}",
         compute=compute,
     )
+    return first
 
 
 _CURSOR_VALUE = re.compile(r"^[1-5]?[0-9a-f]{24}$")
@@ -226,9 +262,5 @@ def _decode_cursor(sort: str, cursor: str) -> str:
         text = ""
     cursor_sort, _, value = text.partition("|")
     if cursor_sort != sort or not _CURSOR_VALUE.match(value):
-        raise Problem(
-            422,
-            "cursor is not a next_cursor this listing issued for this sort",
-            type_=PROBLEM_BASE + "validation",
-        )
+        raise InvalidListing("cursor is not a next_cursor this listing issued for this sort")
     return value

@@ -1,4 +1,7 @@
-"""HTTP routes of the review API; thin: parse, authorise, hand off to the service."""
+"""HTTP routes of the review API; thin: parse, authorise, hand off to the service.
+
+The service's domain errors need no mapping here: the platform answers each as problem+json.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +45,14 @@ Caller = Annotated[Principal, Depends(require_principal)]
 async def post_review(
     product_id: ProductId, payload: ReviewCreate, deps: Deps, who: Caller, response: Response
 ) -> ReviewRead:
-    review = await create_review(deps=deps, product_id=product_id, author=who, payload=payload)
+    review = await create_review(
+        repository=deps.repository,
+        cache=deps.cache,
+        catalog=deps.catalog,
+        product_id=product_id,
+        author=who,
+        payload=payload,
+    )
     response.headers["Location"] = f"/api/reviews/{review.id}"
     return review
 
@@ -58,7 +68,15 @@ async def get_reviews(
 ) -> ReviewPage:
     size = min(size or deps.pagination.default_size, deps.pagination.max_size)
     return await list_reviews(
-        deps=deps, product_id=product_id, sort=sort, page=page, size=size, cursor=cursor
+        repository=deps.repository,
+        cache=deps.cache,
+        max_offset=deps.pagination.max_offset,
+        first_page_items=deps.first_page_items,
+        product_id=product_id,
+        sort=sort,
+        page=page,
+        size=size,
+        cursor=cursor,
     )
 
 
@@ -68,23 +86,31 @@ async def get_reviews(
     **docs.SUMMARY,
 )
 async def get_summary(product_id: ProductId, deps: Deps) -> RatingSummary:
-    return await rating_summary(deps=deps, product_id=product_id)
+    return await rating_summary(repository=deps.repository, cache=deps.cache, product_id=product_id)
 
 
 @router.get("/api/reviews/{review_id}", response_model=ReviewRead, **docs.GET_REVIEW)
 async def get_review(review_id: ReviewId, deps: Deps) -> ReviewRead:
     """Not in the SPEC table; it is where a 201's Location points."""
-    return await read_review(deps=deps, review_id=review_id)
+    return await read_review(repository=deps.repository, review_id=review_id)
 
 
 @router.patch("/api/reviews/{review_id}", response_model=ReviewRead, **docs.UPDATE_REVIEW)
 async def patch_review(
     review_id: ReviewId, payload: ReviewUpdate, deps: Deps, who: Caller
 ) -> ReviewRead:
-    return await update_review(deps=deps, review_id=review_id, caller=who, payload=payload)
+    return await update_review(
+        repository=deps.repository,
+        cache=deps.cache,
+        review_id=review_id,
+        caller=who,
+        payload=payload,
+    )
 
 
 @router.delete("/api/reviews/{review_id}", status_code=204, **docs.DELETE_REVIEW)
 async def remove_review(review_id: ReviewId, deps: Deps, who: Caller) -> Response:
-    await delete_review(deps=deps, review_id=review_id, caller=who)
+    await delete_review(
+        repository=deps.repository, cache=deps.cache, review_id=review_id, caller=who
+    )
     return Response(status_code=204)
