@@ -146,7 +146,12 @@ def test_schemathesis_finds_nothing_through_the_gateway(platform: Any) -> None:
         f"schemathesis found failures (seed {seed}; rerun with ZIPBOB_ST_SEED={seed}):\n"
         + output[-20000:]
     )
-    assert "Tested: 18" in output, "every operation of the document was exercised"
+    operations = sum(
+        method in item
+        for item in snapshot.fetch_document(platform.gateway)["paths"].values()
+        for method in ("get", "put", "post", "patch", "delete")
+    )
+    assert f"Tested: {operations}" in output, f"all {operations} operations were exercised"
 
 
 def test_api_docs_render_offline_with_a_strict_csp(platform: Any) -> None:
