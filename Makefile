@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 PROFILE ?= local
-PACKAGES := libs/zipbob-platform libs/zipbob-devkit services/gateway services/catalog services/review services/resizer
+PACKAGES := libs/zipbob-platform libs/zipbob-devkit services/gateway services/catalog services/review services/resizer services/dispatcher services/web
 PYTEST_ARGS ?=
 
 .PHONY: install run test test-fast lint fmt bench clean dev-env

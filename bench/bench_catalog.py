@@ -28,6 +28,7 @@ from PIL import Image
 
 from zipbob_devkit.embedded import free_port, start_s3, wait_for_port
 from zipbob_devkit.testing import TokenSigner, create_sql_database, drop_sql_database
+from zipbob_platform import events
 
 ROOT = Path(__file__).resolve().parents[1]
 RABBIT_URL = os.environ.get("ZIPBOB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -180,16 +181,16 @@ async def bench_relay(args) -> None:
     channel.queue_bind(queue, exchange, routing_key="#")
     try:
         channel.confirm_delivery()
-        events = [
+        batch = [
             new_event(
-                "com.zipbob.catalog.image.uploaded",
+                events.IMAGE_UPLOADED,
                 "/catalog",
                 {"product_id": str(uuid.uuid4()), "n": n},
             )
             for n in range(args.events)
         ]
         started = time.perf_counter()
-        for event in events:
+        for event in batch:
             headers, body, content_type = to_amqp(event)
             channel.basic_publish(
                 exchange,
@@ -209,7 +210,7 @@ async def bench_relay(args) -> None:
                 engine = make_engine(db_url)
                 sessions = make_session_factory(engine)
                 async with sessions() as session, session.begin():
-                    for event in events:
+                    for event in batch:
                         session.add(
                             OutboxEvent(
                                 event_id=event.id,

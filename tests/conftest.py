@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,9 @@ def running_platform(platform_data_dir: Path) -> Iterator[dict[str, str]]:
     saved = dict(os.environ)
     os.environ.update({f"ZIPBOB_{name.upper()}_PORT": str(p) for name, p in ports.items()})
     os.environ["ZIPBOB_DATA_DIR"] = str(platform_data_dir)
+    # The event senders' shared secret (the launcher would make one): known to the suites
+    # that deliver or forge events (tests/security) while the platform runs.
+    os.environ["ZIPBOB_EVENT_AUTH__SHARED_SECRET"] = secrets.token_urlsafe(24)
     stack = launcher.Stack()
     try:
         urls = launcher.start("local", platform_data_dir, stack, quiet=True)

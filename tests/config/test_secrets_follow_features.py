@@ -22,6 +22,7 @@ from zipbob_platform.settings import (
 )
 from zipbob_resizer.settings import ResizerSettings
 from zipbob_review.settings import ReviewSettings
+from zipbob_web.settings import WebSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "config"
@@ -30,6 +31,7 @@ MODELS: dict[str, type[ServiceSettings]] = {
     "catalog": CatalogSettings,
     "review": ReviewSettings,
     "resizer": ResizerSettings,
+    "web": WebSettings,
 }
 # Realistic values for every secret any model has (a JWT key must really parse).
 SECRET_VALUES = {
@@ -40,6 +42,7 @@ SECRET_VALUES = {
     "ZIPBOB_S3__ACCESS_KEY_ID": "AKIAEXAMPLE",
     "ZIPBOB_S3__SECRET_ACCESS_KEY": "wJalrXUtnFEMIexample",
     "ZIPBOB_JWT__PRIVATE_KEYS": '[{"kid": "k1", "pem": "not parsed by the settings"}]',
+    "ZIPBOB_WEB__SECRET_KEY": "a-long-random-csrf-signing-key",
 }
 
 

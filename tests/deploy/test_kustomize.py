@@ -23,7 +23,7 @@ BUILT_IN_GROUPS = {
     "networking.k8s.io",
     "rbac.authorization.k8s.io",
 }
-ZIPBOB_WORKLOADS = {"gateway", "catalog", "review"}
+ZIPBOB_WORKLOADS = {"gateway", "catalog", "review", "web"}
 
 
 def group_of(obj: dict) -> str:
@@ -124,7 +124,7 @@ def test_images_are_pinned_by_the_overlay(rendered_overlays, overlay):
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_config_maps_carry_the_prod_profile_files(rendered_overlays, overlay):
-    for service in ("gateway", "catalog", "review", "resizer"):
+    for service in ("gateway", "catalog", "review", "resizer", "web"):
         matches = [
             obj
             for obj in rendered_overlays[overlay]

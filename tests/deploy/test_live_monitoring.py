@@ -139,7 +139,7 @@ def platform_with_traffic(running_platform, dispatcher):
 
 @pytest.fixture(scope="module")
 def dispatcher(running_platform, tmp_path_factory):
-    """The resizer's RabbitMQ dispatcher (dev/compose only, so `make run` has none), on the
+    """The RabbitMQ dispatcher (dev/compose only, so `make run` has none), on the
     real broker with an exchange of its own, feeding the running resizer."""
     port = free_port()
     exchange = f"zipbob.events.live-{uuid.uuid4().hex[:8]}"
@@ -153,7 +153,7 @@ def dispatcher(running_platform, tmp_path_factory):
     }
     log = (tmp_path_factory.mktemp("dispatcher") / "dispatcher.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "zipbob_resizer.dispatcher"],
+        [sys.executable, "-m", "zipbob_dispatcher"],
         env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

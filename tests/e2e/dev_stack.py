@@ -50,7 +50,7 @@ class DevStack:
     def restart(self, name: str) -> None:
         old = self.child(name)
         old.stop()
-        module = "zipbob_resizer.dispatcher" if name == "dispatcher" else f"zipbob_{name}"
+        module = f"zipbob_{name}"
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(

@@ -22,6 +22,11 @@ from zipbob_devkit.embedded import free_port
 from zipbob_devkit.testing import TokenSigner
 from zipbob_platform.auth import static_jwks_source
 
+# Event receivers refuse unauthenticated senders (zipbob_platform.event_auth); the test
+# clients present this shared secret.
+TEST_EVENT_SECRET = "test-event-secret"
+EVENT_HEADERS = {"X-ZipBob-Event-Token": TEST_EVENT_SECRET}
+
 
 def catalog_settings(sql_url: str, s3_env: dict[str, str], **sections: Any) -> CatalogSettings:
     """Settings for a test catalog; ``sections`` override whole sections (dicts)."""
@@ -38,6 +43,7 @@ def catalog_settings(sql_url: str, s3_env: dict[str, str], **sections: Any) -> C
         "outbox": {"relay_enabled": False},
         "results": {"consume_rabbitmq": False},
         "sweeper": {"enabled": False},
+        "event_auth": {"shared_secret": TEST_EVENT_SECRET},
     }
     for name, value in sections.items():
         raw[name] = {**raw.get(name, {}), **value}
@@ -86,7 +92,7 @@ async def catalog(
     settings = catalog_settings(sql_url, s3_server.env)
     app, handle = await start_catalog(settings, signer)
     url = f"http://127.0.0.1:{handle[2]}"
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=EVENT_HEADERS) as client:
         yield RunningCatalog(app=app, url=url, client=client)
     await stop_catalog(handle)
 

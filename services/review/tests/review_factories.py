@@ -75,6 +75,12 @@ class CatalogStub:
             self._runner = None
 
 
+# Event receivers refuse unauthenticated senders (zipbob_platform.event_auth); the test
+# clients present this shared secret.
+TEST_EVENT_SECRET = "test-event-secret"
+EVENT_HEADERS = {"X-ZipBob-Event-Token": TEST_EVENT_SECRET}
+
+
 def review_settings(
     *, mongo_url: str, redis_url: str, catalog_url: str, database: str, **review: Any
 ) -> ReviewSettings:
@@ -94,6 +100,7 @@ def review_settings(
             "redis": {"url": redis_url, "retry_after_failure_seconds": 0.2},
             "catalog": {"url": catalog_url, "timeout_seconds": 0.5, "breaker_open_seconds": 1},
             "review": section,
+            "event_auth": {"shared_secret": TEST_EVENT_SECRET},
         }
     )
 
@@ -106,7 +113,9 @@ async def running_app(
     app = create_app(settings, jwks_source=static_jwks_source(JWKS))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://review") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://review", headers=EVENT_HEADERS
+        ) as client:
             client.app = app  # type: ignore[attr-defined]
             deadline = time.monotonic() + 10
             while wait_for_storage and not app.state.container.deps.repository.schema_ready:

@@ -8,7 +8,7 @@ it, while after a crash the data dir is wiped: everything comes back, or nothing
 SQL rows pointing at photos that are gone (local_state).
 
 Profile `dev` uses the real servers on localhost (see config/*-dev.yaml) and also runs
-the resizer's RabbitMQ dispatcher; nothing is wiped.
+the RabbitMQ dispatcher (zipbob_dispatcher); nothing is wiped.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import importlib.util
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,9 +29,15 @@ from types import FrameType
 
 from . import embedded, local_state
 
-DEFAULT_PORTS = {"gateway": 8080, "catalog": 8081, "review": 8082, "resizer": 8083}
+DEFAULT_PORTS = {
+    "gateway": 8080,
+    "catalog": 8081,
+    "review": 8082,
+    "resizer": 8083,
+    "web": 8085,
+}
 # Start order: services others call at start-up come first.
-SERVICES = ("resizer", "catalog", "review", "gateway")
+SERVICES = ("resizer", "catalog", "review", "gateway", "web")
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
 
@@ -158,6 +165,9 @@ def base_env(profile: str, data_dir: Path) -> dict[str, str]:
     env.update({"ZIPBOB_PROFILE": profile, "ZIPBOB_DATA_DIR": str(data_dir)})
     for service, port in DEFAULT_PORTS.items():
         env.setdefault(f"ZIPBOB_{service.upper()}_PORT", str(port))
+    # Event receivers accept only senders that know this (zipbob_platform.event_auth); a
+    # fresh one per run, shared by the relay, the resizer, the dispatcher and receivers.
+    env.setdefault("ZIPBOB_EVENT_AUTH__SHARED_SECRET", secrets.token_urlsafe(32))
     return env
 
 
@@ -197,8 +207,8 @@ def start_services(
         stack.children.append(child)
         _wait_live(child, log_dir / f"{service}.log")
         urls[service] = child.url
-    if with_dispatcher and importlib.util.find_spec("zipbob_resizer.dispatcher"):
-        args = [sys.executable, "-m", "zipbob_resizer.dispatcher"]
+    if with_dispatcher and importlib.util.find_spec("zipbob_dispatcher"):
+        args = [sys.executable, "-m", "zipbob_dispatcher"]
         stack.children.append(_spawn("dispatcher", args, env, log_dir))
     return urls
 
@@ -235,6 +245,11 @@ def _print_banner(profile: str, urls: dict[str, str], data_dir: Path) -> None:
     if "gateway" in urls:
         gateway = urls["gateway"]
         print(f"  API (gateway)   {gateway}/api   JWKS {gateway}/.well-known/jwks.json")
+        management = os.environ.get("ZIPBOB_GATEWAY_MANAGEMENT_PORT", "0")
+        metrics = f"http://127.0.0.1:{management}" if management != "0" else gateway
+        print(f"  gateway metrics {metrics}/metrics")
+        if "web" in urls:
+            print(f"  web console     {gateway}/   (served by the web service at {urls['web']})")
     for service in ("catalog", "review", "resizer"):
         if service in urls:
             print(f"  {service:<15} {urls[service]}   (metrics {urls[service]}/metrics)")

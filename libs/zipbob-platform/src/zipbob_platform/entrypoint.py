@@ -9,7 +9,7 @@ import os
 import runpy
 import sys
 
-SERVICES = frozenset({"gateway", "catalog", "review", "resizer"})
+SERVICES = frozenset({"gateway", "catalog", "review", "resizer", "web"})
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .http_limits import HeadLimits, protocol_with
 from .settings import ServiceSettings
 
 
@@ -32,8 +33,21 @@ class FreezeAfterStartup:
         await self.app(scope, receive, send_and_freeze)
 
 
-def serve(app: Any, settings: ServiceSettings, *, port_env: str | None = None) -> None:
-    """Run until SIGINT/SIGTERM. ``port_env`` (e.g. Knative's PORT) wins over settings."""
+def serve(
+    app: Any,
+    settings: ServiceSettings,
+    *,
+    port_env: str | None = None,
+    head_limits: HeadLimits | None = None,
+    limit_concurrency: int | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM. ``port_env`` (e.g. Knative's PORT) wins over settings.
+
+    Request heads are limited (:mod:`.http_limits`). uvicorn's proxy-header handling is off:
+    by default it believes ``X-Forwarded-For`` from 127.0.0.1, so any local process or
+    sidecar could choose its own client address; the gateway reads the header itself, from
+    the proxies its configuration trusts, and nothing else needs it.
+    """
     import uvicorn
 
     port = settings.server.port
@@ -44,7 +58,10 @@ def serve(app: Any, settings: ServiceSettings, *, port_env: str | None = None) -
         host=settings.server.host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_with(head_limits or HeadLimits()),
+        proxy_headers=False,
+        forwarded_allow_ips="",
+        limit_concurrency=limit_concurrency,
         ws="none",  # no service speaks WebSocket; skipping it shortens cold starts
         lifespan="on",
         log_config=None,

@@ -10,12 +10,15 @@ from zipbob_catalog.outbox.relay import OutboxRelay
 from zipbob_catalog.results.consumer import ResultsConsumer
 from zipbob_catalog.runtime import CatalogRuntime
 from zipbob_catalog.sweeper import OrphanSweeper
+from zipbob_platform.event_auth import outgoing_headers
 
 
 def make_publisher(runtime: CatalogRuntime) -> Publisher:
     settings = runtime.settings
     if settings.outbox.transport == "http":
-        return HttpSinkPublisher(settings.outbox)
+        return HttpSinkPublisher(
+            settings.outbox, auth_headers=outgoing_headers(settings.event_auth)
+        )
     return RabbitPublisher(settings.rabbitmq)
 
 
@@ -43,9 +46,7 @@ class BackgroundWorkers:
             self.runtime.on_events_committed.listen(self.relay.wake)
             self._tasks.append(asyncio.create_task(self.relay.run_forever(), name="outbox-relay"))
         if settings.results.consume_rabbitmq:
-            self.consumer = ResultsConsumer(
-                runtime=self.runtime, settings=settings.rabbitmq, loop=asyncio.get_running_loop()
-            )
+            self.consumer = ResultsConsumer(runtime=self.runtime, settings=settings.rabbitmq)
             self.consumer.start()
         if settings.sweeper.enabled:
             self.sweeper = OrphanSweeper(self.runtime)
@@ -65,7 +66,7 @@ class BackgroundWorkers:
         if self.sweeper is not None:
             self.sweeper.stop()
         if self.consumer is not None:
-            await asyncio.to_thread(self.consumer.stop)
+            await self.consumer.stop()
         for task in self._tasks:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(task, 10)

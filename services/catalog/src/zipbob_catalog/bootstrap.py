@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from zipbob_catalog.background import BackgroundWorkers
 from zipbob_catalog.db import ping
 from zipbob_catalog.migrate import MIGRATIONS_DIR
+from zipbob_catalog.products.repository import SqlProducts
 from zipbob_catalog.runtime import CatalogRuntime
 from zipbob_catalog.settings import CatalogSettings
 from zipbob_platform.health import ReadinessCheck
@@ -21,6 +22,7 @@ from zipbob_platform.sql import upgrade_to_head
 class CatalogContainer:
     runtime: CatalogRuntime
     workers: BackgroundWorkers
+    products: SqlProducts
 
 
 @contextlib.asynccontextmanager
@@ -32,7 +34,8 @@ async def bootstrap(settings: CatalogSettings) -> AsyncIterator[CatalogContainer
         workers = BackgroundWorkers(runtime)
         await workers.start()
         try:
-            yield CatalogContainer(runtime=runtime, workers=workers)
+            products = SqlProducts(runtime.sessions, runtime.engine)
+            yield CatalogContainer(runtime=runtime, workers=workers, products=products)
         finally:
             await workers.stop()
     finally:

@@ -68,7 +68,10 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    return sql.create_engine(url, pool_size=pool_size, echo=echo)
+    # No pre-ping: a read costs less than the ping did; a connection gone stale (database
+    # restarted) fails once with a 503 + Retry-After and SQLAlchemy drops it. Custom plans:
+    # a generic plan does not see the search term (a seq scan for a rare word).
+    return sql.create_engine(url, pool_size=pool_size, echo=echo, pre_ping=False, custom_plans=True)
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from zipbob_platform import sections
+from zipbob_platform.event_auth import EventAuthSettings
 from zipbob_platform.sections import S3Settings, Section, SqlSettings
 from zipbob_platform.settings import MigrationSettings, ServiceSettings, load_settings
 
@@ -77,6 +78,7 @@ class CatalogSettings(ServiceSettings):
     outbox: OutboxSettings = OutboxSettings()
     results: ResultsSettings = ResultsSettings()
     sweeper: SweeperSettings = SweeperSettings()
+    event_auth: EventAuthSettings = EventAuthSettings()  # who may POST /internal/events
 
     def uses_rabbitmq(self) -> bool:
         relay = self.outbox.relay_enabled and self.outbox.transport == "rabbitmq"

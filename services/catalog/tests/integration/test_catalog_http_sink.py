@@ -9,7 +9,10 @@ import httpx
 import pytest
 from aiohttp import web
 
+from zipbob_platform import events
 from zipbob_platform.cloudevents import from_http, new_event, to_http_binary
+
+EVENT_HEADERS = {"X-ZipBob-Event-Token": "test-event-secret"}  # as catalog_settings sets
 
 pytestmark = [
     pytest.mark.integration,
@@ -30,15 +33,15 @@ async def test_relay_delivers_to_an_http_sink_and_takes_the_answer(
             return web.Response(status=503)  # a cold-starting Knative pod
         event = from_http(request.headers, await request.read())
         received.append(event)
-        if event.type == "com.zipbob.catalog.image.uploaded":
+        if event.type == events.IMAGE_UPLOADED:
             data = event.data
             result = new_event(
-                "com.zipbob.resizer.image.failed",
+                events.IMAGE_FAILED,
                 "/resizer",
                 {"product_id": data["product_id"], "image_id": data["image_id"], "reason": "demo"},
             )
             headers, body = to_http_binary(result)
-            async with httpx.AsyncClient() as client:
+            async with httpx.AsyncClient(headers=EVENT_HEADERS) as client:
                 answer = await client.post(
                     f"{catalog_url['url']}/internal/events", content=body, headers=headers
                 )
@@ -63,7 +66,7 @@ async def test_relay_delivers_to_an_http_sink_and_takes_the_answer(
                 {"url": f"http://127.0.0.1:{sink_port}/"},
                 {
                     "url": f"http://127.0.0.1:{sink_port}/deleted-only",
-                    "types": ["com.zipbob.catalog.product.deleted"],
+                    "types": [events.PRODUCT_DELETED],
                 },
             ],
             "poll_interval_seconds": 0.05,
@@ -107,9 +110,9 @@ async def test_relay_delivers_to_an_http_sink_and_takes_the_answer(
     assert deleted.status_code == 204
     # The catch-all sink gets both events; the filtered one only the deletion.
     assert [event.type for event in received] == [
-        "com.zipbob.catalog.image.uploaded",
-        "com.zipbob.catalog.product.deleted",
-        "com.zipbob.catalog.product.deleted",
+        events.IMAGE_UPLOADED,
+        events.PRODUCT_DELETED,
+        events.PRODUCT_DELETED,
     ]
     assert received[1].id == received[2].id
     assert received[1].data == {"product_id": product_id, "image_ids": [image["id"]]}

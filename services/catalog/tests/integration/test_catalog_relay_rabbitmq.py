@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from zipbob_catalog.outbox.models import OutboxEvent
 from zipbob_devkit.faults import TcpProxy
+from zipbob_platform import events
 from zipbob_platform.cloudevents import from_amqp, new_event, to_amqp
 
 pytestmark = pytest.mark.integration
@@ -162,7 +163,7 @@ async def test_events_survive_a_cut_connection(
     assert properties.content_type == "application/json"
     assert json.loads(body)["bucket"] == "original-images"
     deleted = [from_amqp(p.headers, b, p.content_type) for p, b in messages]
-    deleted = [e for e in deleted if e.type == "com.zipbob.catalog.product.deleted"]
+    deleted = [e for e in deleted if e.type == events.PRODUCT_DELETED]
     assert deleted[0].data["product_id"] == during[1]
     assert len(deleted[0].data["image_ids"]) == 1
 
@@ -191,7 +192,7 @@ async def test_results_are_consumed_from_rabbitmq_once(
                 "content_type": "image/jpeg",
             }
             event = new_event(
-                "com.zipbob.resizer.image.resized",
+                events.IMAGE_RESIZED,
                 "/resizer",
                 {
                     "product_id": product_id,
@@ -214,13 +215,13 @@ async def test_results_are_consumed_from_rabbitmq_once(
                     channel.basic_publish(rabbit_names.exchange, event.type, body, properties)
                 channel.basic_publish(
                     rabbit_names.exchange,
-                    "com.zipbob.resizer.image.failed",
+                    events.IMAGE_FAILED,
                     b"not json",
                     pika.BasicProperties(
                         headers={
                             "ce-id": str(uuid.uuid4()),
                             "ce-source": "/resizer",
-                            "ce-type": "com.zipbob.resizer.image.failed",
+                            "ce-type": events.IMAGE_FAILED,
                             "ce-specversion": "1.0",
                         },
                         content_type="application/json",
@@ -250,6 +251,6 @@ async def test_results_are_consumed_from_rabbitmq_once(
     assert image["variants"]["thumbnail"]["width"] == 200
     applied = REGISTRY.get_sample_value(
         "zipbob_events_consumed_total",
-        {"type": "com.zipbob.resizer.image.resized", "outcome": "duplicate"},
+        {"type": events.IMAGE_RESIZED, "outcome": "duplicate"},
     )
     assert applied and applied >= 1

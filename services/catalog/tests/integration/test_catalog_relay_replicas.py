@@ -18,6 +18,7 @@ from zipbob_catalog.outbox.publishers import RabbitPublisher
 from zipbob_catalog.outbox.relay import OutboxRelay
 from zipbob_catalog.outbox.writer import enqueue_event
 from zipbob_catalog.settings import OutboxSettings, RabbitSettings
+from zipbob_platform import events
 from zipbob_platform.cloudevents import from_amqp
 
 pytestmark = [
@@ -35,7 +36,7 @@ async def _enqueue_interleaved(sessions, *, products: int, per_product: int) -> 
             async with sessions() as session, session.begin():
                 row = enqueue_event(
                     session,
-                    event_type="com.zipbob.catalog.image.uploaded",
+                    event_type=events.IMAGE_UPLOADED,
                     product_id=product_id,
                     data={"product_id": product_id, "sequence": sequence},
                 )

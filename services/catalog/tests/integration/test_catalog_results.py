@@ -8,12 +8,13 @@ import httpx
 import pytest
 
 from zipbob_devkit.testing import s3_client
+from zipbob_platform import events
 from zipbob_platform.cloudevents import new_event, to_http_binary, to_http_structured
 
 pytestmark = pytest.mark.integration
 
-RESIZED = "com.zipbob.resizer.image.resized"
-FAILED = "com.zipbob.resizer.image.failed"
+RESIZED = events.IMAGE_RESIZED
+FAILED = events.IMAGE_FAILED
 
 
 async def _product_with_image(catalog, signer, images, seller="results"):
@@ -134,7 +135,7 @@ async def test_results_for_deleted_products_change_nothing(catalog, signer, imag
             {
                 "ce-id": "1",
                 "ce-source": "/x",
-                "ce-type": "com.zipbob.catalog.image.uploaded",
+                "ce-type": events.IMAGE_UPLOADED,
                 "ce-specversion": "1.0",
                 "content-type": "application/json",
             },

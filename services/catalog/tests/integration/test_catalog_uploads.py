@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from zipbob_catalog.outbox.models import OutboxEvent
 from zipbob_catalog.products.models import Image, Product
 from zipbob_devkit.testing import s3_client
+from zipbob_platform import events
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ async def test_product_with_photo_stores_original_and_event(catalog, signer, ima
             .all()
         )
     [row] = rows
-    assert row.event_type == "com.zipbob.catalog.image.uploaded"
+    assert row.event_type == events.IMAGE_UPLOADED
     assert row.attributes["source"] == "/catalog"
     assert row.data == {
         "product_id": product["id"],

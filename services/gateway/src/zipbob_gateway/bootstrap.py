@@ -17,11 +17,15 @@ from zipbob_platform.auth import JwksVerifier, static_jwks_source
 from zipbob_platform.health import ReadinessCheck
 from zipbob_platform.sql import ping
 
+from .auth.passwords import PasswordHashing
 from .auth.refresh_tokens import RefreshTokenStore
 from .auth.service import AuthComponents
 from .db import create_engine, session_factory, upgrade_to_head
 from .keys.issuer import AccessTokenIssuer
 from .keys.keyring import load_key_ring
+from .management import ManagementServer
+from .proxy.control_guard import ControlGuard
+from .proxy.edge import TrustedProxies
 from .proxy.handler import ProxyApp
 from .proxy.routes import RouteTable
 from .proxy.upstream import Upstream
@@ -41,6 +45,7 @@ class GatewayContainer:
     verifier: JwksVerifier
     auth: AuthComponents
     proxy: ProxyApp
+    guard: ControlGuard
 
 
 @contextlib.asynccontextmanager
@@ -52,6 +57,9 @@ async def bootstrap(settings: GatewaySettings) -> AsyncIterator[GatewayContainer
     engine = create_engine(settings.database_url, pool_size=settings.database.pool_size)
     client = create_redis(settings.redis)
     upstreams = {name: Upstream(name, cfg) for name, cfg in settings.upstreams.items()}
+    proxies = TrustedProxies(settings.edge.trusted_proxies)
+    management = ManagementServer(settings.management)
+    passwords = PasswordHashing(settings.password_hashing)
     try:
         if settings.database.migrate_on_start:
             await upgrade_to_head(engine)
@@ -66,7 +74,18 @@ async def bootstrap(settings: GatewaySettings) -> AsyncIterator[GatewayContainer
             login_limiter=LoginLimiter(
                 client=client, settings=settings.rate_limits.login, prefix=prefix
             ),
+            passwords=passwords,
         )
+        guard = ControlGuard(
+            edge=settings.edge,
+            proxies=proxies,
+            auth_limits=settings.rate_limits.auth,
+            auth_limiter=ClientRateLimiter(
+                client=client, settings=settings.rate_limits.auth, prefix=prefix, name="auth"
+            ),
+            metrics_here=not management.enabled,
+        )
+        await management.start()
         for upstream in upstreams.values():
             await upstream.start()
         limits = settings.rate_limits.clients
@@ -78,6 +97,8 @@ async def bootstrap(settings: GatewaySettings) -> AsyncIterator[GatewayContainer
             if limits.enabled
             else None,
             settings=settings.proxy,
+            edge=settings.edge,
+            proxies=proxies,
         )
         log.info(
             "gateway ready",
@@ -90,8 +111,11 @@ async def bootstrap(settings: GatewaySettings) -> AsyncIterator[GatewayContainer
             verifier=verifier,
             auth=auth,
             proxy=proxy,
+            guard=guard,
         )
     finally:
+        await management.close()
+        passwords.close()
         for upstream in upstreams.values():
             await upstream.close()
         await client.aclose()

@@ -32,7 +32,10 @@ class GatewayFront:
             # Auth and JWKS requests always get an access line, even with the per-request
             # access log off for the proxied hot path (gateway.yaml).
             scope["zipbob.log_access"] = True
-            await self.control(scope, receive, send)
+            if container is None:
+                await self.control(scope, receive, send)
+            else:  # body, auth and in-flight limits before FastAPI (proxy/control_guard.py)
+                await container.guard(scope, receive, send, self.control)
         else:
             await container.proxy(scope, receive, send)
 

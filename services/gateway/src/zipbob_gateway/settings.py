@@ -45,8 +45,18 @@ class JwtSettings(Section):
 
 
 class LoginLimitSettings(Section):
-    max_failures: int = Field(5, ge=1)
+    max_failures: int = Field(5, ge=1)  # per IP + email, within window_seconds
     window_seconds: int = Field(60, ge=1)
+    # Failures per IP over every email (password spraying from one address).
+    ip_max_failures: int = Field(30, ge=1)
+    ip_window_seconds: int = Field(600, ge=1)
+    # Failures per email over every IP. Past this ceiling only addresses that logged in to
+    # the account before (remembered known_ip_days) may still try: a botnet guessing one
+    # account cannot lock its owner out, and cannot keep guessing either.
+    email_max_failures: int = Field(20, ge=1)
+    email_window_seconds: int = Field(900, ge=1)
+    known_ips_per_email: int = Field(10, ge=1, le=100)
+    known_ip_days: int = Field(30, ge=1)
 
 
 class ClientLimit(Section):
@@ -62,9 +72,19 @@ class ClientLimitSettings(ClientLimit):
     overrides: dict[str, ClientLimit] = {}
 
 
+class AuthClientLimitSettings(ClientLimitSettings):
+    """Every /api/auth/* request, per client address: a token bucket (as for clients) and
+    a cap on requests in flight."""
+
+    rate_per_second: float = Field(5.0, gt=0)
+    burst: int = Field(30, ge=1)
+    concurrency: int = Field(8, ge=1)
+
+
 class RateLimitSettings(Section):
     login: LoginLimitSettings = LoginLimitSettings()
     clients: ClientLimitSettings = ClientLimitSettings()
+    auth: AuthClientLimitSettings = AuthClientLimitSettings()
 
 
 class BreakerSettings(Section):
@@ -78,6 +98,8 @@ class UpstreamSettings(Section):
     connect_timeout_seconds: float = Field(2.0, gt=0)
     retries: int = Field(2, ge=0, le=5)
     retry_backoff_seconds: float = Field(0.05, ge=0)
+    # Longest wait for a pooled connection when all pool_size are busy -> 503 + Retry-After.
+    pool_wait_seconds: float = Field(1.0, gt=0)
     breaker: BreakerSettings = BreakerSettings()
 
     @field_validator("url")
@@ -95,8 +117,10 @@ class RouteSettings(Section):
     methods: list[str] = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
     anonymous_methods: list[str] = ["GET", "HEAD", "OPTIONS"]
     timeout_seconds: float = Field(10.0, gt=0)
+    # Methods whose requests may carry a body; a body on any other is refused (400).
+    body_methods: list[str] = ["POST", "PUT", "PATCH", "OPTIONS"]
 
-    @field_validator("methods", "anonymous_methods")
+    @field_validator("methods", "anonymous_methods", "body_methods")
     @classmethod
     def _known_methods(cls, value: list[str]) -> list[str]:
         upper = [m.upper() for m in value]
@@ -121,6 +145,64 @@ class ProxySettings(Section):
     denied_prefixes: list[str] = ["/internal"]
 
 
+class PasswordHashingSettings(Section):
+    """argon2id parameters and how many hashes may run at once.
+
+    Concurrent hashes = min(CPU quota of the container, memory_budget_mib / memory_mib);
+    requests beyond that wait at most ``max_wait_seconds`` (at most ``max_waiting`` of them),
+    then get 503 + Retry-After."""
+
+    time_cost: int = Field(3, ge=1, le=10)
+    memory_kib: int = Field(65536, ge=8192, le=1048576)
+    parallelism: int = Field(4, ge=1, le=16)
+    memory_budget_mib: int = Field(160, ge=8)
+    max_concurrent: int = Field(0, ge=0)  # 0: from the CPU quota and memory budget
+    max_waiting: int = Field(32, ge=0)
+    max_wait_seconds: float = Field(3.0, gt=0)
+
+
+class EdgeSettings(Section):
+    """What a client may send before the gateway refuses it (SPEC 3, issue 12)."""
+
+    max_header_bytes: int = Field(32 * 1024, ge=1024)  # request line + fields -> 431
+    max_headers: int = Field(100, ge=8)  # -> 431
+    head_timeout_seconds: float = Field(10.0, gt=0)  # -> 408
+    body_idle_timeout_seconds: float = Field(10.0, gt=0)  # no body bytes for this long -> 408
+    control_max_body_bytes: int = Field(64 * 1024, ge=1)  # /api/auth/* and the rest -> 413
+    # Bodies up to this size are read in full before an upstream connection is taken, so a
+    # slow client holds no pooled connection; larger ones (uploads) stream.
+    buffer_body_bytes: int = Field(64 * 1024, ge=0)
+    client_concurrency: int = Field(32, ge=1)  # in-flight requests per client -> 429
+    max_connections: int = Field(4096, ge=16)  # per process, then uvicorn answers 503
+    # Peers whose X-Forwarded-For is believed (CIDRs): none locally, the ingress in k8s.
+    trusted_proxies: list[str] = []
+    retry_after_seconds: int = Field(1, ge=1)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        # ZIPBOB_EDGE__TRUSTED_PROXIES=10.0.0.0/8,192.168.0.0/16 (env values are strings)
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+
+class ManagementSettings(Section):
+    """/metrics on its own port (prod): the edge port is public. 0 keeps it on the edge port."""
+
+    port: int = Field(0, ge=0, le=65535)
+    host: str = "0.0.0.0"  # a pod port; the NetworkPolicy admits Prometheus
+
+
 def _database_url(settings: ServiceSettings, database: SqlSettings) -> str:
     """The configured URL; empty means SQLite under data_dir/gateway (local/test only: in
     dev/prod the empty secret is refused at load)."""
@@ -137,6 +219,9 @@ class GatewaySettings(ServiceSettings):
     proxy: ProxySettings = ProxySettings()
     upstreams: dict[str, UpstreamSettings] = {}
     routes: list[RouteSettings] = []
+    edge: EdgeSettings = EdgeSettings()
+    password_hashing: PasswordHashingSettings = PasswordHashingSettings()
+    management: ManagementSettings = ManagementSettings()
 
     @model_validator(mode="after")
     def _routes_name_known_upstreams(self) -> GatewaySettings:

@@ -84,7 +84,10 @@ async def test_forged_tokens_are_refused_and_counted(keyed_gateway, problem):
             before = _failures(reason)
             for path, method in (("/api/auth/me", "GET"), ("/api/products", "POST")):
                 response = await gateway.client.request(
-                    method, path, headers={"Authorization": f"Bearer {token}"}, json={}
+                    method,
+                    path,
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={} if method == "POST" else None,
                 )
                 assert problem(response)["status"] == 401, (reason, path)
             assert _failures(reason) == before + 2, reason

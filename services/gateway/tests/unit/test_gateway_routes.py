@@ -73,3 +73,16 @@ def test_methods_and_anonymous_methods():
 def test_double_star_only_at_the_end():
     with pytest.raises(ValueError, match="last segment"):
         RouteTable([RouteSettings(id="x", paths=["/a/**/b"], upstream="u")], denied_prefixes=[])
+
+
+def test_the_root_pattern_matches_only_the_root():
+    table = RouteTable(
+        [
+            RouteSettings(id="home", paths=["/"], upstream="w"),
+            RouteSettings(id="products", paths=["/api/products/**"], upstream="c"),
+        ],
+        denied_prefixes=[],
+    )
+    assert table.match("/") is not None and table.match("/").id == "home"
+    assert table.match("/anything") is None
+    assert table.match("/api/products/p1").id == "products"

@@ -29,7 +29,8 @@ def test_shipped_config_loads_for_every_profile(tmp_path):
         settings = load_settings(
             "gateway", GatewaySettings, profile=profile, env={"ZIPBOB_DATA_DIR": str(tmp_path)}
         )
-        assert {r.id for r in settings.routes} == {"products", "reviews-of-product", "reviews"}
+        routes = {r.id for r in settings.routes}
+        assert routes == {"products", "reviews-of-product", "reviews", "web"}
         assert settings.rate_limits.login.max_failures == 5
         assert settings.rate_limits.clients.rate_per_second == 100
         assert settings.rate_limits.clients.burst == 200

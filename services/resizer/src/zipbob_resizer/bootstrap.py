@@ -11,6 +11,7 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from zipbob_platform.event_auth import outgoing_headers
 from zipbob_platform.health import ReadinessCheck
 from zipbob_platform.objectstore import ObjectStore
 from zipbob_resizer.cleanup import ProductCleaner
@@ -66,7 +67,9 @@ def build_runtime(settings: ResizerSettings) -> ResizerRuntime:
             original_bucket=settings.s3.original_bucket,
             resized_bucket=settings.s3.resized_bucket,
         ),
-        sender=ResultSender(settings.results, settings.rabbitmq),
+        sender=ResultSender(
+            settings.results, settings.rabbitmq, auth_headers=outgoing_headers(settings.event_auth)
+        ),
         store=store,
     )
 
@@ -75,9 +78,11 @@ def build_runtime(settings: ResizerSettings) -> ResizerRuntime:
 async def bootstrap(settings: ResizerSettings) -> AsyncIterator[ResizerRuntime]:
     runtime = build_runtime(settings)
     threading.Thread(target=runtime.warm_up, name="warm-up", daemon=True).start()
+    connecting = asyncio.create_task(runtime.sender.connect())  # the result channel, early
     try:
         yield runtime
     finally:
+        connecting.cancel()
         await runtime.sender.close()
 
 

@@ -7,7 +7,7 @@ import contextlib
 import threading
 from typing import Any
 
-from zipbob_platform.cloudevents import CloudEvent, to_amqp, to_http_binary
+from zipbob_platform.cloudevents import CloudEvent, to_http_binary
 from zipbob_resizer.settings import RabbitSettings, ResultSettings
 
 
@@ -18,37 +18,45 @@ class ResultDeliveryFailed(Exception):
 class ResultSender:
     """Sends result events for the `http` and `rabbitmq` modes; `reply` needs no sending."""
 
-    def __init__(self, results: ResultSettings, rabbitmq: RabbitSettings) -> None:
+    def __init__(
+        self,
+        results: ResultSettings,
+        rabbitmq: RabbitSettings,
+        *,
+        auth_headers: dict[str, str] | None = None,
+    ) -> None:
         self.mode = results.delivery
+        self._auth_headers = auth_headers or {}  # event sender credential (event_auth)
         self._results = results
         self._rabbitmq = rabbitmq
         self._lock = threading.Lock()
-        self._channel: Any = None
-        self._connection: Any = None
         self._http: Any = None
+        self._publisher: Any = None  # the platform's ConfirmedPublisher, built on first use
 
     async def send(self, event: CloudEvent) -> None:
         if self.mode == "http":
             await asyncio.to_thread(self._post, event)
         elif self.mode == "rabbitmq":
-            await asyncio.to_thread(self._publish, event)
+            await self._publish(event)
 
     def warm_up(self) -> None:
-        """Import and connect now what the first send would (called at start-up)."""
+        """Import now what the first send would (called in a thread at start-up)."""
         if self.mode == "http":
             self._http_pool()
         elif self.mode == "rabbitmq":
-            import pika.exceptions
+            import zipbob_platform.messaging  # noqa: F401  (aio-pika: ~0.15 s cold)
 
-            with self._lock, contextlib.suppress(pika.exceptions.AMQPError, OSError):
-                self._open_channel()  # a broker still down is retried by the first send
+    async def connect(self) -> None:
+        """Open the result channel before the first event needs it (from the lifespan)."""
+        if self.mode == "rabbitmq":
+            with contextlib.suppress(Exception):  # a broker still down: the first send retries
+                await self._rabbit().connect()
 
     async def close(self) -> None:
         if self._http is not None:
             self._http.clear()
-        with self._lock:
-            if self._connection is not None and self._connection.is_open:
-                self._connection.close()
+        if self._publisher is not None:
+            await self._publisher.close()
 
     def _http_pool(self) -> Any:
         # urllib3 rather than aiohttp: botocore has imported it already, where aiohttp
@@ -68,6 +76,7 @@ class ResultSender:
         import urllib3.exceptions
 
         headers, body = to_http_binary(event)
+        headers = {**headers, **self._auth_headers}
         try:
             answer = self._http_pool().request(
                 "POST", self._results.http_sink, body=body, headers=headers
@@ -78,41 +87,20 @@ class ResultSender:
             text = answer.data[:200].decode("utf-8", "replace")
             raise ResultDeliveryFailed(f"result sink answered {answer.status}: {text}")
 
-    def _publish(self, event: CloudEvent) -> None:
-        import pika
-        import pika.exceptions
+    def _rabbit(self) -> Any:
+        if self._publisher is None:
+            from zipbob_platform.messaging import Broker, ConfirmedPublisher
 
-        headers, body, content_type = to_amqp(event)
-        properties = pika.BasicProperties(
-            headers=headers,
-            content_type=content_type,
-            delivery_mode=pika.DeliveryMode.Persistent,
-            message_id=event.id,
-        )
-        with self._lock:
-            for attempt in (1, 2):  # a stale connection gets one fresh retry
-                try:
-                    channel = self._open_channel()
-                    channel.basic_publish(
-                        self._rabbitmq.exchange, event.type, body, properties, mandatory=False
-                    )
-                    return
-                except pika.exceptions.AMQPError as exc:
-                    self._channel = self._connection = None
-                    if attempt == 2:
-                        raise ResultDeliveryFailed(f"RabbitMQ publish failed: {exc!r}") from exc
+            self._publisher = ConfirmedPublisher(Broker.from_settings(self._rabbitmq))
+        return self._publisher
 
-    def _open_channel(self) -> Any:
-        import pika
+    async def _publish(self, event: CloudEvent) -> None:
+        from zipbob_platform.messaging import PublishFailed
 
-        if self._channel is not None and self._channel.is_open:
-            return self._channel
-        params = pika.URLParameters(self._rabbitmq.url.get_secret_value())
-        params.heartbeat = self._rabbitmq.heartbeat_seconds
-        params.blocked_connection_timeout = 10
-        self._connection = pika.BlockingConnection(params)
-        channel = self._connection.channel()
-        channel.exchange_declare(self._rabbitmq.exchange, "topic", durable=True)
-        channel.confirm_delivery()  # basic_publish now raises unless the broker confirms
-        self._channel = channel
-        return channel
+        for attempt in (1, 2):  # a stale connection gets one fresh retry
+            try:
+                await self._rabbit().publish(event)
+                return
+            except PublishFailed as exc:
+                if attempt == 2:
+                    raise ResultDeliveryFailed(f"RabbitMQ publish failed: {exc}") from exc

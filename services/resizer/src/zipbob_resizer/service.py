@@ -15,15 +15,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, new_event
 from zipbob_platform.objectstore import ObjectMissing, ObjectStore, variant_key
 from zipbob_resizer import metrics
 
-UPLOADED = "com.zipbob.catalog.image.uploaded"
-RESIZED = "com.zipbob.resizer.image.resized"
-FAILED = "com.zipbob.resizer.image.failed"
-DELETED = "com.zipbob.catalog.product.deleted"  # handled by cleanup.ProductCleaner
-SOURCE = "/resizer"
+UPLOADED = events.IMAGE_UPLOADED
+RESIZED = events.IMAGE_RESIZED
+FAILED = events.IMAGE_FAILED
+DELETED = events.PRODUCT_DELETED  # handled by cleanup.ProductCleaner
+SOURCE = events.RESIZER_SOURCE
 RESULT_ID_NAMESPACE = uuid.UUID("6f1c2a52-57a4-4c50-9d0e-3b7c5d1e2a90")
 REQUIRED_FIELDS = ("product_id", "image_id", "bucket", "key")
 

@@ -1,4 +1,4 @@
-"""Resizer configuration: the platform base plus imaging, S3, result delivery and dispatcher."""
+"""Resizer configuration: the platform base plus imaging, S3 and result delivery."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from typing import Literal
 
 from pydantic import Field
 
+from zipbob_platform.event_auth import EventAuthSettings
 from zipbob_platform.sections import RabbitSettings, S3Settings, Section
 from zipbob_platform.settings import ServiceSettings, load_settings
 
 __all__ = [
-    "DispatcherSettings",
     "ImagingSettings",
-    "QueueSettings",
     "RabbitSettings",
     "ResizerSettings",
     "ResultSettings",
@@ -51,42 +50,12 @@ class ResultSettings(Section):
     http_timeout_seconds: float = Field(10.0, gt=0)
 
 
-class QueueSettings(Section):
-    """A queue the dispatcher declares, binds to the events exchange and consumes."""
-
-    name: str = Field(min_length=1, max_length=200)
-    routing_key: str = Field(min_length=1)
-
-
-class DispatcherSettings(Section):
-    queues: list[QueueSettings] = Field(
-        default_factory=lambda: [
-            QueueSettings(
-                name="resizer.image-uploaded", routing_key="com.zipbob.catalog.image.uploaded"
-            ),
-            QueueSettings(
-                name="resizer.product-deleted", routing_key="com.zipbob.catalog.product.deleted"
-            ),
-        ],
-        min_length=1,
-    )
-    target_url: str = "http://127.0.0.1:8083/"
-    prefetch: int = Field(4, ge=1, le=1000)
-    concurrency: int = Field(2, ge=1, le=256)
-    max_attempts: int = Field(5, ge=1)
-    backoff_initial_seconds: float = Field(0.5, gt=0)
-    backoff_max_seconds: float = Field(30.0, gt=0)
-    request_timeout_seconds: float = Field(60.0, gt=0)
-    # /metrics for Prometheus (the dispatcher has no other HTTP surface); 0 turns it off.
-    metrics_port: int = Field(8084, ge=0, le=65535)
-
-
 class ResizerSettings(ServiceSettings):
     imaging: ImagingSettings = ImagingSettings()
     s3: S3Settings = S3Settings()
     results: ResultSettings = ResultSettings()
     rabbitmq: RabbitSettings = RabbitSettings()
-    dispatcher: DispatcherSettings = DispatcherSettings()
+    event_auth: EventAuthSettings = EventAuthSettings()  # who may POST / (and what we send)
 
     def unused_sections(self) -> dict[str, str]:
         if self.results.delivery == "rabbitmq":
@@ -97,5 +66,4 @@ class ResizerSettings(ServiceSettings):
 def load_resizer_settings(
     profile: str | None = None, *, require: Sequence[str] = ()
 ) -> ResizerSettings:
-    """``require=("rabbitmq",)`` for the dispatcher, which always consumes from RabbitMQ."""
     return load_settings("resizer", ResizerSettings, profile=profile, require=require)

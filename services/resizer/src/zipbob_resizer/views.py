@@ -10,21 +10,33 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from zipbob_platform.cloudevents import InvalidEvent, from_http, to_http_binary
+from zipbob_platform.cloudevents import CloudEvent, InvalidEvent, from_http, to_http_binary
+from zipbob_platform.event_auth import (
+    ForeignObject,
+    check_object,
+    events_refused_total,
+    sender_auth,
+)
 from zipbob_platform.objectstore import StorageRejected, StorageUnavailable
 from zipbob_platform.problems import PROBLEM_BASE, Problem
 from zipbob_platform.tracing import extract_context, tracer
 from zipbob_resizer import metrics
 from zipbob_resizer.results import ResultDeliveryFailed
-from zipbob_resizer.service import DELETED, BadEventData
+from zipbob_resizer.service import DELETED, UPLOADED, BadEventData
 
 RETRY_AFTER_SECONDS = "2"
+REQUIRED = frozenset({"product_id", "image_id", "bucket", "key"})
 
 
 async def receive_event(request: Request) -> Response:
     runtime = request.app.state.container
+    await sender_auth(request.app.state, "resizer").check(request.headers)
     try:
         event = from_http(request.headers, await request.body())
+        _check_original(event, request.app.state.settings.s3.original_bucket)
+    except ForeignObject as exc:
+        events_refused_total.labels("resizer", "foreign_object").inc()
+        raise Problem(403, str(exc), type_=PROBLEM_BASE + "forbidden") from None
     except InvalidEvent as exc:
         raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
     parent = extract_context({"traceparent": event.traceparent}) if event.traceparent else None
@@ -63,6 +75,23 @@ async def receive_event(request: Request) -> Response:
             422, data["detail"], type_=PROBLEM_BASE + "image-rejected", reason=data["reason"]
         )
     return Response(status_code=204)
+
+
+def _check_original(event: CloudEvent, bucket: str) -> None:
+    """image.uploaded must name the original the catalog stores for that image (SPEC 5):
+    the resizer reads it with its own credentials and writes variants others will see."""
+    data = event.data
+    if event.type != UPLOADED or not isinstance(data, dict) or not data.keys() >= REQUIRED:
+        return  # validate_uploaded answers incomplete events with 400
+    product_id, image_id = str(data.get("product_id", "")), str(data.get("image_id", ""))
+    check_object(
+        str(data.get("bucket", "")),
+        str(data.get("key", "")),
+        expected_bucket=bucket,
+        expected_key=f"products/{product_id}/{image_id}/original",
+    )
+    if not product_id or "/" in product_id or "/" in image_id or not image_id:
+        raise ForeignObject("product_id and image_id must be plain ids")
 
 
 def _retry_later(exc: Exception) -> Problem:

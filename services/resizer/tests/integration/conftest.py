@@ -13,6 +13,7 @@ import pika
 import pytest
 
 from zipbob_devkit.testing import rabbitmq_url, s3_server, unique_name  # noqa: F401
+from zipbob_platform import events
 from zipbob_platform.cloudevents import (
     CloudEvent,
     from_amqp,
@@ -23,8 +24,8 @@ from zipbob_platform.cloudevents import (
 from zipbob_resizer.main import create_app
 from zipbob_resizer.settings import ResizerSettings
 
-UPLOADED = "com.zipbob.catalog.image.uploaded"
-DELETED = "com.zipbob.catalog.product.deleted"
+UPLOADED = events.IMAGE_UPLOADED
+DELETED = events.PRODUCT_DELETED
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,12 @@ def names() -> dict[str, str]:
         "deleted_queue": unique_name("rz-deleted"),
         "results": unique_name("rz-results"),
     }
+
+
+# Event receivers refuse unauthenticated senders (zipbob_platform.event_auth); the test
+# clients present this shared secret.
+TEST_EVENT_SECRET = "test-event-secret"
+EVENT_HEADERS = {"X-ZipBob-Event-Token": TEST_EVENT_SECRET}
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +63,7 @@ def settings(s3_server: Any, rabbitmq_url: str, names: dict[str, str]) -> Resize
                 "exchange": names["exchange"],
                 "dead_letter_exchange": names["dlx"],
             },
-            "dispatcher": {
-                "queues": [
-                    {"name": names["queue"], "routing_key": UPLOADED},
-                    {"name": names["deleted_queue"], "routing_key": DELETED},
-                ],
-                "max_attempts": 30,
-                "backoff_initial_seconds": 0.2,
-                "backoff_max_seconds": 1.0,
-                "request_timeout_seconds": 20,
-            },
+            "event_auth": {"shared_secret": TEST_EVENT_SECRET},
         }
     )
 
@@ -120,7 +118,9 @@ async def client(settings: ResizerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://resizer") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://resizer", headers=EVENT_HEADERS
+        ) as http:
             yield http
 
 
@@ -173,6 +173,8 @@ async def post_with_s3_unreachable(settings: ResizerSettings, event: CloudEvent)
     app = create_app(broken)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://r", headers=EVENT_HEADERS
+        ) as http,
     ):
         return await post(http, event)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from resizer_factories import jpeg_bytes, photo_like
 
+from zipbob_platform import events
 from zipbob_resizer import service
 
 from .conftest import (
@@ -126,7 +127,7 @@ async def test_upload_overtaken_by_delete_leaves_no_variants(client, s3, results
     assert response.status_code == 422, response.text
     assert response.json()["reason"] == "original_missing"
     [result] = results.drain(expect=1)
-    assert result.type == "com.zipbob.resizer.image.failed"
+    assert result.type == events.IMAGE_FAILED
     assert object_keys(s3, "resized-images", data["product_id"]) == []
     assert object_keys(s3, "original-images", data["product_id"]) == []
 

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from resizer_factories import jpeg_bytes, photo_like
 
-from .conftest import upload, uploaded_event
+from .conftest import TEST_EVENT_SECRET, upload, uploaded_event
 
 pytestmark = pytest.mark.integration
 
 # Handles one event in a fresh interpreter through the ASGI app, then lists the heavy
 # modules that got imported.
 HANDLE_ONE_EVENT = """
-import asyncio, json, sys
+import asyncio, json, os, sys
 import httpx
 from zipbob_platform.cloudevents import CloudEvent, to_http_binary
 from zipbob_resizer.main import create_app
@@ -33,6 +33,7 @@ async def main():
         transport=transport, base_url="http://r"
     ) as client:
         headers, body = to_http_binary(event)
+        headers["X-ZipBob-Event-Token"] = os.environ["ZIPBOB_EVENT_AUTH__SHARED_SECRET"]
         answer = await client.post("/", content=body, headers=headers)
     heavy = ("numpy", "aiohttp", "pika", "fastapi", "boto3", "s3transfer",
              "opentelemetry.exporter")
@@ -53,6 +54,7 @@ def test_reply_mode_event_imports_no_numpy_pika_or_http_client_library(settings:
         "ZIPBOB_S3__SECRET_ACCESS_KEY": settings.s3.secret_access_key.get_secret_value(),
         "ZIPBOB_RESULTS__DELIVERY": "reply",
         "ZIPBOB_LOGGING__LEVEL": "WARNING",
+        "ZIPBOB_EVENT_AUTH__SHARED_SECRET": TEST_EVENT_SECRET,
     }
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     attributes = {

@@ -1,6 +1,7 @@
 """Build the review service's container from settings, inside the app's lifespan: MongoDB
 (indexes prepared in the background), the Redis cache, the catalog client and, when the
-configuration turns it on, the RabbitMQ consumer of product.deleted. Also its readiness:
+configuration turns them on, the RabbitMQ consumer of product.deleted and the
+summary.changed outbox relay. Also its readiness:
 MongoDB decides; Redis, the catalog breaker and RabbitMQ only degrade."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from . import storage
 from .catalog.client import CatalogClient
 from .events.handlers import handle_event
 from .events.rabbitmq import ProductDeletedConsumer
+from .events.summaries import SummaryRelay, start_summary_relay
 from .reviews.cache import ReviewCache, connect_redis
 from .reviews.repository import ReviewRepository
 from .reviews.service import ReviewDeps
@@ -32,6 +34,7 @@ class ReviewContainer:
     deps: ReviewDeps
     mongo: Any
     consumer: ProductDeletedConsumer | None
+    summaries: SummaryRelay | None = None  # the summary.changed outbox relay
 
 
 async def _prepare_storage(repository: ReviewRepository, database: Any) -> None:
@@ -64,6 +67,7 @@ async def bootstrap(settings: ReviewSettings) -> AsyncIterator[ReviewContainer]:
         pagination=settings.review.pagination,
         first_page_items=settings.review.cache.first_page_items,
     )
+    summaries = start_summary_relay(settings, database, deps)
     preparing = asyncio.create_task(_prepare_storage(repository, database))
     consumer = None
     if settings.review.events.rabbitmq.enabled:
@@ -71,14 +75,16 @@ async def bootstrap(settings: ReviewSettings) -> AsyncIterator[ReviewContainer]:
             url=settings.rabbitmq.url.get_secret_value(),
             settings=settings.review.events.rabbitmq,
             handler=lambda event: handle_event(deps=deps, event=event),
-            loop=asyncio.get_running_loop(),
+            heartbeat_seconds=settings.rabbitmq.heartbeat_seconds,
         )
         consumer.start()
     try:
-        yield ReviewContainer(deps=deps, mongo=mongo, consumer=consumer)
+        yield ReviewContainer(deps=deps, mongo=mongo, consumer=consumer, summaries=summaries)
     finally:
         if consumer is not None:
-            await asyncio.to_thread(consumer.stop)
+            await consumer.stop()
+        if summaries is not None:
+            await summaries.close()
         preparing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await preparing

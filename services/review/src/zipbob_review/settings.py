@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
-from zipbob_platform import sections
+from zipbob_platform import events, sections
+from zipbob_platform.event_auth import EventAuthSettings
 from zipbob_platform.sections import RabbitSettings, Section
 from zipbob_platform.settings import ServiceSettings, load_settings
 
@@ -71,15 +74,38 @@ class RabbitConsumerSettings(Section):
     enabled: bool = False
     exchange: str = "zipbob.events"
     queue: str = "review.product-deleted"
-    routing_key: str = "com.zipbob.catalog.product.deleted"
-    dead_letter_exchange: str = ""
+    routing_key: str = events.PRODUCT_DELETED
+    dead_letter_exchange: str = "zipbob.dlx"
     prefetch: int = Field(10, ge=1)
     reconnect_seconds: float = Field(2.0, gt=0)
+
+
+class SummarySubscription(Section):
+    """A sink of the HTTP transport: the catalog like a Knative Trigger (local), or the
+    Broker (Kubernetes, K_SINK from a SinkBinding)."""
+
+    url: str
+    types: list[str] = []
+
+
+class SummarySettings(Section):
+    """summary.changed (the ratings read model): outbox relay and where it publishes."""
+
+    enabled: bool = False
+    transport: Literal["rabbitmq", "http"] = "rabbitmq"
+    http_subscriptions: list[SummarySubscription] = []
+    http_timeout_seconds: float = Field(10.0, gt=0)
+    batch_size: int = Field(100, ge=1, le=1000)
+    poll_interval_seconds: float = Field(0.25, gt=0)
+    max_backoff_seconds: float = Field(30.0, gt=0)
+    # An intent older than this is a write whose process died before its bookkeeping.
+    stale_write_seconds: float = Field(30.0, gt=0)
 
 
 class EventSettings(Section):
     http_enabled: bool = True
     rabbitmq: RabbitConsumerSettings = RabbitConsumerSettings()
+    summaries: SummarySettings = SummarySettings()
 
 
 class ReviewSection(Section):
@@ -94,10 +120,13 @@ class ReviewSettings(ServiceSettings):
     rabbitmq: RabbitSettings = RabbitSettings()
     catalog: CatalogSettings = CatalogSettings()
     review: ReviewSection = ReviewSection()
+    event_auth: EventAuthSettings = EventAuthSettings()  # who may POST /internal/events
 
     def unused_sections(self) -> dict[str, str]:
         unused = {}
-        if not self.review.events.rabbitmq.enabled:
+        summaries = self.review.events.summaries
+        publishes = summaries.enabled and summaries.transport == "rabbitmq"
+        if not self.review.events.rabbitmq.enabled and not publishes:
             unused["rabbitmq"] = "review.events.rabbitmq.enabled is off"
         if not self.review.cache.enabled:
             unused["redis"] = "review.cache.enabled is off"

@@ -15,6 +15,7 @@ from review_factories import (
 )
 
 from zipbob_devkit.testing import unique_name
+from zipbob_platform import events
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +119,7 @@ async def test_create_racing_product_deletion_leaves_no_orphan(client, catalog):
     from zipbob_platform.cloudevents import new_event, to_http_binary
 
     product = catalog.add_product()
-    event = new_event("com.zipbob.catalog.product.deleted", "/catalog", {"product_id": product})
+    event = new_event(events.PRODUCT_DELETED, "/catalog", {"product_id": product})
     headers, body = to_http_binary(event)
     creates = [
         client.post(

@@ -14,10 +14,11 @@ from review_factories import (
 )
 
 from zipbob_devkit.testing import unique_name
+from zipbob_platform import events
 from zipbob_platform.cloudevents import new_event, to_amqp, to_http_binary, to_http_structured
 
 pytestmark = pytest.mark.integration
-DELETED = "com.zipbob.catalog.product.deleted"
+DELETED = events.PRODUCT_DELETED
 
 
 async def _seed(client, product: str, authors: int) -> None:
@@ -95,7 +96,7 @@ async def test_other_event_types_are_ignored(mongo_url, redis_url, catalog, data
         mongo_url=mongo_url, redis_url=redis_url, catalog_url=catalog.url, database=database
     )
     async with running_app(settings) as client:
-        event = new_event("com.zipbob.catalog.image.uploaded", "/catalog", {"product_id": "x"})
+        event = new_event(events.IMAGE_UPLOADED, "/catalog", {"product_id": "x"})
         headers, body = to_http_binary(event)
         response = await client.post("/internal/events", headers=headers, content=body)
         assert response.json()["outcome"] == "ignored"
@@ -127,7 +128,7 @@ async def test_rabbitmq_event_removes_reviews(
     try:
         async with running_app(settings) as client:
             consumer = client.app.state.container.consumer
-            assert await asyncio.to_thread(consumer.connected.wait, 10)
+            await asyncio.wait_for(consumer.connected.wait(), 10)
             await _seed(client, product, 4)
             event = new_event(DELETED, "/catalog", {"product_id": product, "image_ids": []})
             await asyncio.to_thread(_publish, rabbitmq_url, exchange, [event, event], b"junk")

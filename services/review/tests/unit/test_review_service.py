@@ -86,6 +86,12 @@ class FakeReviewRepository:
     async def version(self, product_id: str) -> int:
         return self.versions.get(product_id, 0)
 
+    async def begin_write(self, product_id: str) -> str | None:
+        return None  # the summary.changed outbox is not under test here
+
+    async def end_write(self, intent: str | None) -> None:
+        pass
+
     async def bump_version(self, product_id: str) -> int:
         self.versions[product_id] = self.versions.get(product_id, 0) + 1
         return self.versions[product_id]

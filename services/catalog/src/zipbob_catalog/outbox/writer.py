@@ -7,11 +7,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zipbob_catalog.outbox.models import OutboxEvent
+from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, new_event
 
-SOURCE = "/catalog"
-IMAGE_UPLOADED = "com.zipbob.catalog.image.uploaded"
-PRODUCT_DELETED = "com.zipbob.catalog.product.deleted"
+SOURCE = events.CATALOG_SOURCE
+IMAGE_UPLOADED = events.IMAGE_UPLOADED
+PRODUCT_DELETED = events.PRODUCT_DELETED
 
 
 def enqueue_event(

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from zipbob_catalog.db import Base, Money, UtcDateTime, utcnow
@@ -15,10 +15,17 @@ from zipbob_catalog.db import Base, Money, UtcDateTime, utcnow
 class Product(Base):
     __tablename__ = "products"
     __table_args__ = (
+        # (filter, sort key, id) for every filter and sort the API offers (migration 0002);
+        # the search index/column/table per backend lives only in the migration.
         Index("ix_products_created", "created_at", "id"),
-        Index("ix_products_category", "category"),
-        Index("ix_products_seller", "seller_id"),
-        Index("ix_products_price", "price"),
+        Index("ix_products_price", "price", "id"),
+        Index("ix_products_rating", "rating_hundredths", "id"),
+        Index("ix_products_category_created", "category", "created_at", "id"),
+        Index("ix_products_category_price", "category", "price", "id"),
+        Index("ix_products_category_rating", "category", "rating_hundredths", "id"),
+        Index("ix_products_seller_created", "seller_id", "created_at", "id"),
+        Index("ix_products_seller_price", "seller_id", "price", "id"),
+        Index("ix_products_seller_rating", "seller_id", "rating_hundredths", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -31,6 +38,11 @@ class Product(Base):
     category: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Rating read model fed by review.summary.changed: average x 100 (0 = unrated), the
+    # number of reviews, and the summary version last applied (only newer ones apply).
+    rating_hundredths: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rating_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     images: Mapped[list[Image]] = relationship(
         back_populates="product",

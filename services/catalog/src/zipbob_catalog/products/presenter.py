@@ -1,7 +1,12 @@
-"""Products and images as the JSON the API returns; variant URLs are presigned here."""
+"""Products and images as the JSON the API returns; variant URLs are presigned here.
+
+Two sources, one shape: ORM objects (after a write) and Core rows (the read path, which
+skips the ORM's identity map and relationship loading).
+"""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from zipbob_catalog.products.models import Image, Product
@@ -9,8 +14,16 @@ from zipbob_catalog.products.money import format_price
 from zipbob_catalog.storage import ObjectStore
 
 
-def image_json(image: Image, store: ObjectStore) -> dict[str, Any]:
-    variants = {
+def _timestamp(value: Any) -> str:
+    return value.isoformat().replace("+00:00", "Z")  # type: ignore[no-any-return]
+
+
+def rating_json(hundredths: int, count: int) -> dict[str, Any]:
+    return {"average": hundredths / 100 if count else None, "count": count}
+
+
+def _variants(variants: dict[str, Any] | None, store: ObjectStore) -> dict[str, Any]:
+    return {
         name: {
             "url": store.presigned_get(bucket=variant["bucket"], key=variant["key"]),
             "width": variant["width"],
@@ -18,22 +31,45 @@ def image_json(image: Image, store: ObjectStore) -> dict[str, Any]:
             "bytes": variant["bytes"],
             "content_type": variant["content_type"],
         }
-        for name, variant in (image.variants or {}).items()
+        for name, variant in (variants or {}).items()
     }
+
+
+def _image(
+    *,
+    id: str,
+    status: str,
+    content_type: str,
+    size: int,
+    width: int,
+    height: int,
+    variants: dict[str, Any] | None,
+    error: str | None,
+    store: ObjectStore,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": image.id,
-        "status": image.status,
-        "original": {
-            "content_type": image.content_type,
-            "bytes": image.bytes,
-            "width": image.width,
-            "height": image.height,
-        },
-        "variants": variants,
+        "id": id,
+        "status": status,
+        "original": {"content_type": content_type, "bytes": size, "width": width, "height": height},
+        "variants": _variants(variants, store),
     }
-    if image.error:
-        body["error"] = image.error
+    if error:
+        body["error"] = error
     return body
+
+
+def image_json(image: Image, store: ObjectStore) -> dict[str, Any]:
+    return _image(
+        id=image.id,
+        status=image.status,
+        content_type=image.content_type,
+        size=image.bytes,
+        width=image.width,
+        height=image.height,
+        variants=image.variants,
+        error=image.error,
+        store=store,
+    )
 
 
 def product_json(product: Product, store: ObjectStore) -> dict[str, Any]:
@@ -46,7 +82,72 @@ def product_json(product: Product, store: ObjectStore) -> dict[str, Any]:
         "currency": product.currency,
         "stock": product.stock,
         "category": product.category,
-        "created_at": product.created_at.isoformat().replace("+00:00", "Z"),
-        "updated_at": product.updated_at.isoformat().replace("+00:00", "Z"),
+        "created_at": _timestamp(product.created_at),
+        "updated_at": _timestamp(product.updated_at),
+        "rating": rating_json(product.rating_hundredths or 0, product.rating_count or 0),
         "images": [image_json(image, store) for image in product.images],
     }
+
+
+def image_row_json(row: Any, store: ObjectStore, *, prefix: str = "") -> dict[str, Any]:
+    if prefix:
+        values = row._mapping
+        return _image(
+            id=values[f"{prefix}id"],
+            status=values[f"{prefix}status"],
+            content_type=values[f"{prefix}content_type"],
+            size=values[f"{prefix}bytes"],
+            width=values[f"{prefix}width"],
+            height=values[f"{prefix}height"],
+            variants=values[f"{prefix}variants"],
+            error=values[f"{prefix}error"],
+            store=store,
+        )
+    return _image(
+        id=row.id,
+        status=row.status,
+        content_type=row.content_type,
+        size=row.bytes,
+        width=row.width,
+        height=row.height,
+        variants=row.variants,
+        error=row.error,
+        store=store,
+    )
+
+
+def product_row_json(
+    row: Any, images: list[Any], store: ObjectStore, *, image_prefix: str = ""
+) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "seller_id": row.seller_id,
+        "name": row.name,
+        "description": row.description,
+        "price": format_price(row.price, row.currency),
+        "currency": row.currency,
+        "stock": row.stock,
+        "category": row.category,
+        "created_at": _timestamp(row.created_at),
+        "updated_at": _timestamp(row.updated_at),
+        "rating": rating_json(row.rating_hundredths, row.rating_count),
+        "images": [image_row_json(image, store, prefix=image_prefix) for image in images],
+    }
+
+
+def version_token(row: Any, images: list[Any], *, image_prefix: str = "") -> str:
+    """What changes whenever the product's JSON changes (apart from URL signatures)."""
+    parts = [row.id, str(row.updated_at), str(row.rating_version)]
+    for image in images:
+        values = image._mapping
+        parts.append(f"{values[f'{image_prefix}id']}:{values[f'{image_prefix}updated_at']}")
+    return "|".join(parts)
+
+
+def has_variants(images: list[Any], *, image_prefix: str = "") -> bool:
+    return any(image._mapping[f"{image_prefix}variants"] for image in images)
+
+
+def weak_etag(*parts: str) -> str:
+    digest = hashlib.blake2b("\x1e".join(parts).encode(), digest_size=12).hexdigest()
+    return f'W/"{digest}"'

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from zipbob_catalog.products.money import CURRENCIES, check_price_for_currency, parse_price
 
-ProductSort = Literal["newest", "price_asc", "price_desc"]
+ProductSort = Literal["relevance", "newest", "price_asc", "price_desc", "rating_desc"]
 
 
 def _currency(value: str) -> str:
@@ -70,9 +70,45 @@ class ProductUpdate(ProductBase):
 
 
 class ProductQuery(BaseModel):
+    """A listing: filters, sort (relevance is the default when ``q`` is given, newest
+    otherwise) and either a page number or the cursor a previous page returned."""
+
     q: str | None = Field(None, max_length=200)
     category: str | None = Field(None, max_length=100)
     seller_id: str | None = Field(None, max_length=64)
+    min_rating: Decimal | None = Field(None, ge=0, le=5, decimal_places=2)
     page: int = Field(1, ge=1, le=100_000)
     size: int = Field(20, ge=1, le=100)
     sort: ProductSort = "newest"
+    cursor: str | None = Field(None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _relevance_needs_q(self) -> ProductQuery:
+        if self.sort == "relevance" and not self.q:
+            self.sort = "newest"
+        return self
+
+    def scope(self) -> str:
+        """What a cursor is bound to: the filters and sort (not the page or size)."""
+        parts = (
+            self.q or "",
+            self.category or "",
+            self.seller_id or "",
+            str(self.min_rating or ""),
+        )
+        return "\x1f".join((*parts, self.sort))
+
+
+class Rating(BaseModel):
+    average: float | None = Field(description="mean of the review ratings, null when unrated")
+    count: int
+
+
+class ProductPageInfo(BaseModel):
+    """The paging fields of a list response (beside ``items``)."""
+
+    page: int
+    size: int
+    total: int = Field(description="exact up to 10,000; past that 10,000 with total_exact false")
+    total_exact: bool
+    next_cursor: str | None

@@ -1,4 +1,10 @@
-"""Product use cases. Photo uploads write the object first, then rows and outbox together."""
+"""Product use cases. Photo uploads write the object first, then rows and outbox together.
+
+Each function takes what it uses, keyword-only: ``products`` (reads and transactions:
+``SqlProducts`` in the app, an in-memory fake in unit tests), and for photos the object
+store and bucket. They raise the domain errors of ``products.errors``; the views never
+see SQL, and this module never sees HTTP.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +12,50 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TypeVar
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from zipbob_catalog.db import utcnow
 from zipbob_catalog.metrics import images_uploaded_total, products_registered_total
-from zipbob_catalog.outbox.writer import IMAGE_UPLOADED, PRODUCT_DELETED, enqueue_event
-from zipbob_catalog.products import repository
+from zipbob_catalog.outbox.writer import IMAGE_UPLOADED, PRODUCT_DELETED
+from zipbob_catalog.products.cursor import Cursor, decode_cursor
+from zipbob_catalog.products.errors import InvalidProduct, NotOwner, PageTooDeep, ProductNotFound
 from zipbob_catalog.products.models import Image, Product
 from zipbob_catalog.products.money import check_price_for_currency
+from zipbob_catalog.products.repository import MAX_OFFSET, ProductPage
 from zipbob_catalog.products.schemas import ProductCreate, ProductQuery, ProductUpdate
-from zipbob_catalog.runtime import CatalogRuntime
 from zipbob_catalog.storage import original_key
 from zipbob_catalog.uploads.inspection import ImageHeader
 from zipbob_catalog.uploads.multipart import SpooledFile
-from zipbob_platform.auth import Principal, forbidden
-from zipbob_platform.problems import Problem
+from zipbob_platform.auth import Principal
 
 log = logging.getLogger("zipbob.catalog.products")
 T = TypeVar("T")
+
+
+class ProductTransaction(Protocol):
+    async def product_for_update(self, product_id: str) -> Product | None: ...
+    def add(self, row: Product | Image) -> None: ...
+    async def flush(self) -> None: ...
+    async def delete(self, product: Product) -> None: ...
+    def enqueue(self, *, event_type: str, product_id: str, data: dict[str, Any]) -> None: ...
+
+
+class Products(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[ProductTransaction]: ...
+    async def exists_owned_by(self, product_id: str) -> str | None: ...
+    async def read(self, product_id: str) -> tuple[Any, list[Any]] | None: ...
+    async def list(
+        self, query: ProductQuery, *, cursor: Cursor | None, now: datetime
+    ) -> ProductPage: ...
+
+
+class PhotoStore(Protocol):
+    async def put_file(self, *, bucket: str, key: str, path: Path, content_type: str) -> None: ...
+    async def delete(self, *, bucket: str, key: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +66,23 @@ class AcceptedImage:
     header: ImageHeader
 
 
-def product_not_found(product_id: str) -> Problem:
-    return Problem(404, f"product {product_id} does not exist")
+@dataclass(frozen=True, slots=True)
+class Photos:
+    """What a photo write needs: where originals go, and whom to tell after a commit."""
+
+    store: PhotoStore
+    bucket: str
+    on_events_committed: Callable[[], None]
 
 
-def _new_image(runtime: CatalogRuntime, *, product_id: str, accepted: AcceptedImage) -> Image:
+def _new_image(*, bucket: str, product_id: str, accepted: AcceptedImage) -> Image:
     image_id = str(uuid.uuid4())
     header = accepted.header
     return Image(
         id=image_id,
         product_id=product_id,
         status="pending",
-        bucket=runtime.settings.s3.original_bucket,
+        bucket=bucket,
         object_key=original_key(product_id=product_id, image_id=image_id),
         content_type=header.content_type,
         bytes=header.bytes,
@@ -57,9 +91,8 @@ def _new_image(runtime: CatalogRuntime, *, product_id: str, accepted: AcceptedIm
     )
 
 
-def _announce(session: AsyncSession, *, image: Image, seller_id: str) -> None:
-    enqueue_event(
-        session,
+def _announce(tx: ProductTransaction, *, image: Image, seller_id: str) -> None:
+    tx.enqueue(
         event_type=IMAGE_UPLOADED,
         product_id=image.product_id,
         data={
@@ -75,125 +108,149 @@ def _announce(session: AsyncSession, *, image: Image, seller_id: str) -> None:
 
 
 async def _store_then_commit(
-    runtime: CatalogRuntime,
     *,
+    products: Products,
+    photos: Photos,
     image: Image,
     accepted: AcceptedImage,
-    write: Callable[[AsyncSession], Awaitable[T]],
+    write: Callable[[ProductTransaction], Awaitable[T]],
 ) -> T:
     """Object first, rows second: a crash in between leaves an orphan object (the sweeper
     removes it), never a row pointing at a missing object."""
-    await runtime.store.put_file(
+    await photos.store.put_file(
         bucket=image.bucket,
         key=image.object_key,
         path=accepted.spooled.path,
         content_type=image.content_type,
     )
     try:
-        async with runtime.sessions() as session, session.begin():
-            result = await write(session)
+        async with products.transaction() as tx:
+            result = await write(tx)
     except Exception:
         with contextlib.suppress(Exception):
-            await runtime.store.delete(bucket=image.bucket, key=image.object_key)
+            await photos.store.delete(bucket=image.bucket, key=image.object_key)
         raise
     images_uploaded_total.inc()
-    runtime.on_events_committed()
+    photos.on_events_committed()
     return result
 
 
 async def create_product(
     *,
-    runtime: CatalogRuntime,
+    products: Products,
+    photos: Photos,
     seller_id: str,
     fields: ProductCreate,
     accepted: AcceptedImage | None,
 ) -> Product:
-    product = Product(id=str(uuid.uuid4()), seller_id=seller_id, **fields.model_dump())
+    now = utcnow()
+    product = Product(
+        id=str(uuid.uuid4()),
+        seller_id=seller_id,
+        created_at=now,
+        updated_at=now,
+        rating_hundredths=0,
+        rating_count=0,
+        rating_version=0,
+        **fields.model_dump(),
+    )
     product.images = []
     if accepted is None:
-        async with runtime.sessions() as session, session.begin():
-            session.add(product)
+        async with products.transaction() as tx:
+            tx.add(product)
     else:
-        image = _new_image(runtime, product_id=product.id, accepted=accepted)
+        image = _new_image(bucket=photos.bucket, product_id=product.id, accepted=accepted)
 
-        async def write(session: AsyncSession) -> None:
+        async def write(tx: ProductTransaction) -> None:
             product.images = [image]
-            session.add(product)
-            await session.flush()  # the product row exists before its event's row
-            _announce(session, image=image, seller_id=seller_id)
+            tx.add(product)
+            await tx.flush()  # the product row exists before its event's row
+            _announce(tx, image=image, seller_id=seller_id)
 
-        await _store_then_commit(runtime, image=image, accepted=accepted, write=write)
+        await _store_then_commit(
+            products=products, photos=photos, image=image, accepted=accepted, write=write
+        )
     products_registered_total.inc()
     return product
 
 
-def _check_owner(product: Product, principal: Principal, *, admin_allowed: bool) -> None:
-    if product.seller_id == principal.user_id:
+def _check_owner(seller_id: str, principal: Principal, *, admin_allowed: bool) -> None:
+    if seller_id == principal.user_id:
         return
     if admin_allowed and principal.has_role("admin"):
         return
-    raise forbidden("only the seller who owns this product may change it")
+    raise NotOwner("only the seller who owns this product may change it")
 
 
 async def add_image(
-    *, runtime: CatalogRuntime, principal: Principal, product_id: str, accepted: AcceptedImage
+    *,
+    products: Products,
+    photos: Photos,
+    principal: Principal,
+    product_id: str,
+    accepted: AcceptedImage,
 ) -> Image:
-    image = _new_image(runtime, product_id=product_id, accepted=accepted)
+    image = _new_image(bucket=photos.bucket, product_id=product_id, accepted=accepted)
 
-    async def write(session: AsyncSession) -> Image:
+    async def write(tx: ProductTransaction) -> Image:
         # Locked so a concurrent delete cannot slip between this check and our insert.
-        product = await repository.get_product(session, product_id, for_update=True)
+        product = await tx.product_for_update(product_id)
         if product is None:
-            raise product_not_found(product_id)
-        _check_owner(product, principal, admin_allowed=False)
-        session.add(image)
-        _announce(session, image=image, seller_id=product.seller_id)
+            raise ProductNotFound(product_id)
+        _check_owner(product.seller_id, principal, admin_allowed=False)
+        tx.add(image)
+        _announce(tx, image=image, seller_id=product.seller_id)
         return image
 
-    return await _store_then_commit(runtime, image=image, accepted=accepted, write=write)
+    return await _store_then_commit(
+        products=products, photos=photos, image=image, accepted=accepted, write=write
+    )
 
 
-async def check_can_add_image(
-    *, runtime: CatalogRuntime, principal: Principal, product_id: str
-) -> None:
+async def check_can_add_image(*, products: Products, principal: Principal, product_id: str) -> None:
     """Refuse before the body is read: no point streaming 20 MiB for a 403."""
-    async with runtime.sessions() as session:
-        product = await repository.get_product(session, product_id)
-    if product is None:
-        raise product_not_found(product_id)
-    _check_owner(product, principal, admin_allowed=False)
+    seller_id = await products.exists_owned_by(product_id)
+    if seller_id is None:
+        raise ProductNotFound(product_id)
+    _check_owner(seller_id, principal, admin_allowed=False)
 
 
-async def get_product(*, runtime: CatalogRuntime, product_id: str) -> Product:
-    async with runtime.sessions() as session:
-        product = await repository.get_product(session, product_id)
-    if product is None:
-        raise product_not_found(product_id)
-    return product
+async def get_product(*, products: Products, product_id: str) -> tuple[Any, list[Any]]:
+    """The product's row and its image rows (see repository.read_product)."""
+    found = await products.read(product_id)
+    if found is None:
+        raise ProductNotFound(product_id)
+    return found
 
 
-async def list_products(
-    *, runtime: CatalogRuntime, query: ProductQuery
-) -> tuple[list[Product], int]:
-    async with runtime.sessions() as session:
-        return await repository.list_products(session, query)
+async def list_products(*, products: Products, query: ProductQuery) -> ProductPage:
+    cursor = None
+    sort = query.sort
+    if query.cursor:
+        arity = 0 if sort == "relevance" and query.q else 2
+        cursor = decode_cursor(query.cursor, scope=query.scope(), sort=sort, key_arity=arity)
+    elif (query.page - 1) * query.size > MAX_OFFSET:
+        raise PageTooDeep(
+            f"pages past the first {MAX_OFFSET:,} rows are reached with ?cursor=next_cursor"
+        )
+    return await products.list(query, cursor=cursor, now=utcnow())
 
 
 async def update_product(
-    *, runtime: CatalogRuntime, principal: Principal, product_id: str, changes: ProductUpdate
+    *, products: Products, principal: Principal, product_id: str, changes: ProductUpdate
 ) -> Product:
-    async with runtime.sessions() as session, session.begin():
-        product = await repository.get_product(session, product_id, for_update=True)
+    async with products.transaction() as tx:
+        product = await tx.product_for_update(product_id)
         if product is None:
-            raise product_not_found(product_id)
-        _check_owner(product, principal, admin_allowed=False)
+            raise ProductNotFound(product_id)
+        _check_owner(product.seller_id, principal, admin_allowed=False)
         updates = changes.model_dump(exclude_unset=True)
         price = updates.get("price", product.price)
         currency = updates.get("currency", product.currency)
         try:
             check_price_for_currency(price, currency)
         except ValueError as exc:
-            raise Problem(422, str(exc), title="Validation failed") from None
+            raise InvalidProduct(str(exc)) from None
         for name, value in updates.items():
             setattr(product, name, value)
         if updates:
@@ -201,19 +258,24 @@ async def update_product(
     return product
 
 
-async def delete_product(*, runtime: CatalogRuntime, principal: Principal, product_id: str) -> None:
-    async with runtime.sessions() as session, session.begin():
-        product = await repository.get_product(session, product_id, for_update=True)
+async def delete_product(
+    *,
+    products: Products,
+    principal: Principal,
+    product_id: str,
+    on_events_committed: Callable[[], None],
+) -> None:
+    async with products.transaction() as tx:
+        product = await tx.product_for_update(product_id)
         if product is None:
-            raise product_not_found(product_id)
-        _check_owner(product, principal, admin_allowed=True)
+            raise ProductNotFound(product_id)
+        _check_owner(product.seller_id, principal, admin_allowed=True)
         image_ids = [image.id for image in product.images]
-        await session.delete(product)
+        await tx.delete(product)
         # Consumers (resizer, review) remove the objects and reviews when this is published.
-        enqueue_event(
-            session,
+        tx.enqueue(
             event_type=PRODUCT_DELETED,
             product_id=product_id,
             data={"product_id": product_id, "image_ids": image_ids},
         )
-    runtime.on_events_committed()
+    on_events_committed()

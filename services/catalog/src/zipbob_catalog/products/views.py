@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,7 +15,16 @@ from starlette.responses import JSONResponse, Response
 
 from zipbob_catalog.products import openapi as docs
 from zipbob_catalog.products import service
-from zipbob_catalog.products.presenter import image_json, product_json
+from zipbob_catalog.products.cursor import encode_cursor
+from zipbob_catalog.products.presenter import (
+    has_variants,
+    image_json,
+    product_json,
+    product_row_json,
+    version_token,
+    weak_etag,
+)
+from zipbob_catalog.products.repository import IMAGE_PREFIX, SqlProducts
 from zipbob_catalog.products.schemas import ProductCreate, ProductQuery, ProductSort, ProductUpdate
 from zipbob_catalog.runtime import CatalogRuntime
 from zipbob_catalog.uploads.inspection import inspect_image
@@ -22,16 +34,32 @@ from zipbob_platform.problems import Problem
 
 router = APIRouter(prefix="/api/products", tags=["products"])
 IMAGE_FIELD = "image"
+# Public reads: any cache may store them but revalidates each use (If-None-Match -> 304),
+# so a seller watching a photo become ready never sees a stale copy.
+CACHE_CONTROL = "public, no-cache"
+_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _dumps(body: Any) -> bytes:
+    return _encoder.encode(body).encode()
+
 
 SellerDep = Annotated[Principal, Depends(require_role("seller"))]
 SellerOrAdminDep = Annotated[Principal, Depends(require_role("seller", "admin"))]
 
 
-def runtime_of(request: Request) -> CatalogRuntime:
+async def runtime_of(request: Request) -> CatalogRuntime:
     return request.app.state.container.runtime  # type: ignore[no-any-return]
 
 
 RuntimeDep = Annotated[CatalogRuntime, Depends(runtime_of)]
+
+
+async def products_of(request: Request) -> SqlProducts:
+    return request.app.state.container.products  # type: ignore[no-any-return]
+
+
+ProductsDep = Annotated[SqlProducts, Depends(products_of)]
 
 
 def _validated(model: type[Any], data: Any) -> Any:
@@ -59,7 +87,9 @@ async def _accepted_image(runtime: CatalogRuntime, form: MultipartForm) -> servi
 
 
 @router.post("", status_code=201, **docs.CREATE_PRODUCT)
-async def create_product(request: Request, runtime: RuntimeDep, seller: SellerDep) -> Response:
+async def create_product(
+    request: Request, runtime: RuntimeDep, products: ProductsDep, seller: SellerDep
+) -> Response:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await read_multipart(
@@ -69,14 +99,22 @@ async def create_product(request: Request, runtime: RuntimeDep, seller: SellerDe
             fields = _validated(ProductCreate, form.fields)
             accepted = await _accepted_image(runtime, form) if IMAGE_FIELD in form.files else None
             product = await service.create_product(
-                runtime=runtime, seller_id=seller.user_id, fields=fields, accepted=accepted
+                products=products,
+                photos=_photos(runtime),
+                seller_id=seller.user_id,
+                fields=fields,
+                accepted=accepted,
             )
         finally:
             form.discard()
     elif content_type.startswith("application/json") or not content_type:
         fields = _validated(ProductCreate, await _json_body(request))
         product = await service.create_product(
-            runtime=runtime, seller_id=seller.user_id, fields=fields, accepted=None
+            products=products,
+            photos=_photos(runtime),
+            seller_id=seller.user_id,
+            fields=fields,
+            accepted=None,
         )
     else:
         raise Problem(415, "send application/json, or multipart/form-data with an image")
@@ -87,56 +125,134 @@ async def create_product(request: Request, runtime: RuntimeDep, seller: SellerDe
     )
 
 
+def _photos(runtime: CatalogRuntime) -> service.Photos:
+    return service.Photos(
+        store=runtime.store,
+        bucket=runtime.settings.s3.original_bucket,
+        on_events_committed=runtime.on_events_committed,
+    )
+
+
+def _url_epoch(runtime: CatalogRuntime) -> str:
+    """Variant URLs are signed per response; a cached copy is good for half their life."""
+    half_life = max(runtime.settings.s3.presign_expiry_seconds // 2, 1)
+    return str(int(time.time()) // half_life)
+
+
+def _cached_json(request: Request, etag: str, body: Callable[[], Any]) -> Response:
+    """The body as JSON with its ETag, or a bodiless 304 when the client has it already
+    (then the body is never built)."""
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if etag in _if_none_match(request):
+        return Response(status_code=304, headers=headers)
+    return Response(_dumps(body()), media_type="application/json", headers=headers)
+
+
+def _if_none_match(request: Request) -> set[str]:
+    raw = request.headers.get("if-none-match")
+    if not raw:
+        return set()
+    tags = {tag.strip() for tag in raw.split(",")}
+    # Weak comparison (RFC 9110 13.1.2): W/"x" and "x" are the same validator.
+    return tags | {f"W/{tag}" for tag in tags if not tag.startswith("W/")}
+
+
 @router.get("", **docs.LIST_PRODUCTS)
 async def list_products(
+    request: Request,
     runtime: RuntimeDep,
+    products: ProductsDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
     seller_id: Annotated[str | None, Query(max_length=64)] = None,
+    min_rating: Annotated[Decimal | None, Query(ge=0, le=5, decimal_places=2)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
-    sort: Annotated[ProductSort, Query()] = "newest",
-) -> dict[str, Any]:
+    sort: Annotated[ProductSort | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
     query = ProductQuery(
-        q=q, category=category, seller_id=seller_id, page=page, size=size, sort=sort
+        q=q,
+        category=category,
+        seller_id=seller_id,
+        min_rating=min_rating,
+        page=page,
+        size=size,
+        sort=sort or ("relevance" if q else "newest"),
+        cursor=cursor,
     )
-    products, total = await service.list_products(runtime=runtime, query=query)
-    return {
-        "items": [product_json(product, runtime.store) for product in products],
-        "page": page,
-        "size": size,
-        "total": total,
-    }
+    result = await service.list_products(products=products, query=query)
+    store = runtime.store
+    page_number = result.page
+    next_cursor = (
+        encode_cursor(result.next_cursor, scope=query.scope()) if result.next_cursor else None
+    )
+    tokens = [str(result.total), str(result.total_exact), next_cursor or "", str(page_number)]
+    for row in result.rows:
+        images = result.images.get(row.id, [])
+        tokens.append(version_token(row, images))
+        if has_variants(images):
+            tokens.append(_url_epoch(runtime))
+    return _cached_json(
+        request,
+        weak_etag(*tokens),
+        lambda: {
+            "items": [
+                product_row_json(row, result.images.get(row.id, []), store) for row in result.rows
+            ],
+            "page": page_number,
+            "size": size,
+            "total": result.total,
+            "total_exact": result.total_exact,
+            "next_cursor": next_cursor,
+        },
+    )
 
 
 @router.get("/{product_id}", **docs.GET_PRODUCT)
-async def get_product(product_id: str, runtime: RuntimeDep) -> dict[str, Any]:
-    product = await service.get_product(runtime=runtime, product_id=product_id)
-    return product_json(product, runtime.store)
+async def get_product(
+    product_id: str, request: Request, runtime: RuntimeDep, products: ProductsDep
+) -> Response:
+    row, images = await service.get_product(products=products, product_id=product_id)
+    tokens = [version_token(row, images, image_prefix=IMAGE_PREFIX)]
+    if has_variants(images, image_prefix=IMAGE_PREFIX):
+        tokens.append(_url_epoch(runtime))
+    return _cached_json(
+        request,
+        weak_etag(*tokens),
+        lambda: product_row_json(row, images, runtime.store, image_prefix=IMAGE_PREFIX),
+    )
 
 
 @router.patch("/{product_id}", **docs.UPDATE_PRODUCT)
 async def update_product(
-    product_id: str, request: Request, runtime: RuntimeDep, seller: SellerDep
+    product_id: str, request: Request, runtime: RuntimeDep, products: ProductsDep, seller: SellerDep
 ) -> dict[str, Any]:
     changes = _validated(ProductUpdate, await _json_body(request))
     product = await service.update_product(
-        runtime=runtime, principal=seller, product_id=product_id, changes=changes
+        products=products, principal=seller, product_id=product_id, changes=changes
     )
     return product_json(product, runtime.store)
 
 
 @router.delete("/{product_id}", status_code=204, **docs.DELETE_PRODUCT)
-async def delete_product(product_id: str, runtime: RuntimeDep, user: SellerOrAdminDep) -> Response:
-    await service.delete_product(runtime=runtime, principal=user, product_id=product_id)
+async def delete_product(
+    product_id: str, runtime: RuntimeDep, products: ProductsDep, user: SellerOrAdminDep
+) -> Response:
+    await service.delete_product(
+        products=products,
+        principal=user,
+        product_id=product_id,
+        on_events_committed=runtime.on_events_committed,
+    )
     return Response(status_code=204)
 
 
 @router.post("/{product_id}/images", status_code=202, **docs.ADD_IMAGE)
 async def add_image(
-    product_id: str, request: Request, runtime: RuntimeDep, seller: SellerDep
+    product_id: str, request: Request, runtime: RuntimeDep, products: ProductsDep, seller: SellerDep
 ) -> Response:
-    await service.check_can_add_image(runtime=runtime, principal=seller, product_id=product_id)
+    await service.check_can_add_image(products=products, principal=seller, product_id=product_id)
     form = await read_multipart(
         request, limits=runtime.settings.uploads, file_fields=frozenset({IMAGE_FIELD})
     )
@@ -145,7 +261,11 @@ async def add_image(
             raise bad_form(f"the multipart body has no file field {IMAGE_FIELD!r}")
         accepted = await _accepted_image(runtime, form)
         image = await service.add_image(
-            runtime=runtime, principal=seller, product_id=product_id, accepted=accepted
+            products=products,
+            photos=_photos(runtime),
+            principal=seller,
+            product_id=product_id,
+            accepted=accepted,
         )
     finally:
         form.discard()

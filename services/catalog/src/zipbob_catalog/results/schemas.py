@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RESIZED = "com.zipbob.resizer.image.resized"
-FAILED = "com.zipbob.resizer.image.failed"
+from zipbob_platform import events
+
+RESIZED = events.IMAGE_RESIZED
+FAILED = events.IMAGE_FAILED
 RESULT_TYPES = frozenset({RESIZED, FAILED})
 
 
@@ -23,9 +25,9 @@ class VariantObject(_Data):
 
 
 class ImageResized(_Data):
-    product_id: str = Field(min_length=1, max_length=36)
-    image_id: str = Field(min_length=1, max_length=36)
-    variants: dict[str, VariantObject] = Field(min_length=1)
+    product_id: str = Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")
+    image_id: str = Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")
+    variants: dict[str, VariantObject] = Field(min_length=1, max_length=16)
 
 
 class ImageFailed(_Data):

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from zipbob_catalog.results.service import apply_result
 from zipbob_platform.cloudevents import InvalidEvent, from_http
+from zipbob_platform.event_auth import ForeignObject, events_refused_total, sender_auth
 from zipbob_platform.problems import PROBLEM_BASE, Problem
 
 router = APIRouter(tags=["internal"])
@@ -18,10 +19,15 @@ router = APIRouter(tags=["internal"])
 
 @router.post("/internal/events", include_in_schema=False)
 async def receive_event(request: Request) -> JSONResponse:
+    # The sender first (Knative OIDC token or the shared secret), before the body is read.
+    await sender_auth(request.app.state, "catalog").check(request.headers)
     body = await request.body()
     try:
         event = from_http(request.headers, body)
         outcome = await apply_result(runtime=request.app.state.container.runtime, event=event)
+    except ForeignObject as exc:
+        events_refused_total.labels("catalog", "foreign_object").inc()
+        raise Problem(403, str(exc), type_=PROBLEM_BASE + "forbidden") from None
     except InvalidEvent as exc:
         raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
     return JSONResponse({"id": event.id, "outcome": outcome})

@@ -11,8 +11,10 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from zipbob_catalog.settings import UploadSettings
@@ -39,6 +41,14 @@ class MultipartForm:
         self.files.clear()
 
 
+def decode_filename(raw: bytes | None) -> str | None:
+    """Browsers send UTF-8, older clients Latin-1 or anything: never fail on a name we only
+    display (the content type is sniffed from the bytes, never taken from the name)."""
+    if not raw:
+        return None
+    return raw.decode("utf-8", "replace")[:255]
+
+
 def bad_form(detail: str) -> Problem:
     return Problem(422, detail, type_=PROBLEM_BASE + "invalid-multipart")
 
@@ -58,7 +68,7 @@ class _FormBuilder:
         self._name: str | None = None
         self._text = bytearray()
         self._file: SpooledFile | None = None
-        self._handle: object | None = None
+        self._handle: BinaryIO | None = None
 
     def on_part_begin(self) -> None:
         self._parts += 1
@@ -89,13 +99,13 @@ class _FormBuilder:
             if name in self.form.files:
                 self.fail(bad_form(f"the file field {name!r} was sent twice"))
                 return
-            fd, raw_path = tempfile.mkstemp(prefix="zipbob-upload-", dir=self.limits.spool_dir)
-            self._handle = os.fdopen(fd, "wb")
             filename = options.get(b"filename")
-            self._file = SpooledFile(
-                Path(raw_path), filename=filename.decode() if filename else None
+            fd, raw_path = tempfile.mkstemp(prefix="zipbob-upload-", dir=self.limits.spool_dir)
+            # Registered before anything else can raise, so discard() always finds it.
+            self._file = self.form.files[name] = SpooledFile(
+                Path(raw_path), filename=decode_filename(filename)
             )
-            self.form.files[name] = self._file
+            self._handle = os.fdopen(fd, "wb")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.error is not None or self._name is None:
@@ -106,7 +116,8 @@ class _FormBuilder:
             if self._file.size > self.limits.max_bytes:
                 self.fail(too_large(self.limits.max_bytes))
                 return
-            self._handle.write(chunk)  # type: ignore[attr-defined]
+            assert self._handle is not None  # opened with self._file
+            self._handle.write(chunk)
         else:
             self._text += chunk
             if len(self._text) > self.limits.max_field_bytes:
@@ -127,7 +138,7 @@ class _FormBuilder:
 
     def _close_file(self) -> None:
         if self._handle is not None:
-            self._handle.close()  # type: ignore[attr-defined]
+            self._handle.close()
             self._handle = None
 
     def callbacks(self) -> dict[str, object]:
@@ -187,6 +198,9 @@ async def read_multipart(
     except ClientDisconnect:
         builder.form.discard()
         raise Problem(400, "the client went away before the upload finished") from None
+    except BaseException:
+        builder.form.discard()  # a bug or a cancellation must not leave spool files behind
+        raise
     finally:
         builder._close_file()
     return builder.form

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from zipbob_platform.auth import AuthError, Principal
 from zipbob_platform.metrics import get_or_create
@@ -16,7 +16,7 @@ from zipbob_platform.problems import PROBLEM_BASE, Problem
 from ..keys.issuer import AccessTokenIssuer
 from ..ratelimit.login import LoginLimiter
 from ..ratelimit.metrics import rate_limited_total
-from .passwords import hash_password, verify_password
+from .passwords import PasswordHashing
 from .refresh_tokens import RefreshOutcome, RefreshTokenStore
 from .repository import EmailTaken, UserRepository
 from .schemas import TokenPair, UserRead
@@ -28,12 +28,21 @@ users_registered_total = get_or_create(
 )
 
 
+_LOGIN_REFUSALS = {
+    "ip_email": "too many failed logins for this account from your address; try again later",
+    "ip": "too many failed logins from your address; try again later",
+    "email": "too many failed logins for this account; try again later from an address "
+    "you have signed in from before",
+}
+
+
 @dataclass
 class AuthComponents:
-    sessions: async_sessionmaker
+    sessions: async_sessionmaker[AsyncSession]
     issuer: AccessTokenIssuer
     refresh_tokens: RefreshTokenStore
     login_limiter: LoginLimiter
+    passwords: PasswordHashing
 
 
 def _read(user: object) -> UserRead:
@@ -52,7 +61,7 @@ def _refresh_unavailable(exc: Exception) -> Problem:
 async def signup(
     components: AuthComponents, *, email: str, password: str, display_name: str, role: str
 ) -> UserRead:
-    password_hash = await hash_password(password)
+    password_hash = await components.passwords.hash(password)
     async with components.sessions() as session:
         try:
             user = await UserRepository(session).add(
@@ -73,12 +82,13 @@ async def login(components: AuthComponents, *, email: str, password: str, ip: st
         rate_limited_total.labels("login").inc()
         raise Problem(
             429,
-            "too many failed logins for this account from your address; try again later",
+            _LOGIN_REFUSALS.get(attempt.refused_by or "", _LOGIN_REFUSALS["ip_email"]),
             headers={"Retry-After": str(attempt.retry_after_seconds)},
         )
     async with components.sessions() as session:
         user = await UserRepository(session).by_email(email)
-    if not await verify_password(user.password_hash if user else None, password) or user is None:
+    verified = await components.passwords.verify(user.password_hash if user else None, password)
+    if not verified or user is None:
         raise AuthError("bad_credentials", "email or password is wrong")
     await components.login_limiter.succeeded(attempt)
     access = components.issuer.issue(user_id=user.id, role=user.role, email=user.email)

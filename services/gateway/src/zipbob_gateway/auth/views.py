@@ -29,6 +29,10 @@ Components = Annotated[AuthComponents, Depends(_components)]
 
 
 def _client_ip(request: Request) -> str:
+    """The address edge.TrustedProxies resolved (X-Forwarded-For only from trusted hops)."""
+    resolved: str | None = request.scope.get("zipbob.client_ip")
+    if resolved:
+        return resolved
     return request.client.host if request.client else "unknown"
 
 

@@ -15,9 +15,21 @@ from zipbob_platform.tracing import current_traceparent
 
 from ..ratelimit.clients import ClientRateLimiter
 from ..ratelimit.metrics import rate_limited_total
-from ..settings import ProxySettings
+from ..settings import EdgeSettings, ProxySettings
+from .edge import (
+    BodyReader,
+    BodyTimeout,
+    BodyTooLarge,
+    ClientGone,
+    ConcurrencyLimiter,
+    RequestRefused,
+    TrustedProxies,
+    body_framing,
+    one_chunk,
+)
 from .headers import downstream_response_headers, upstream_request_headers
 from .http1 import (
+    PoolExhausted,
     UpstreamConnectError,
     UpstreamDisconnected,
     UpstreamError,
@@ -31,14 +43,6 @@ log = logging.getLogger("zipbob.gateway.proxy")
 SMALL_BODY = 64 * 1024
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-class ClientGone(Exception):
-    pass
-
-
 class ProxyApp:
     def __init__(
         self,
@@ -48,57 +52,58 @@ class ProxyApp:
         verifier: JwksVerifier,
         limiter: ClientRateLimiter | None,
         settings: ProxySettings,
+        edge: EdgeSettings | None = None,
+        proxies: TrustedProxies | None = None,
     ) -> None:
         self.table = table
         self.upstreams = upstreams
         self.verifier = verifier
         self.limiter = limiter
         self.max_body = settings.max_body_bytes
+        edge = edge or EdgeSettings()
+        self.proxies = proxies or TrustedProxies(edge.trusted_proxies)
+        self.bodies = BodyReader(edge)
+        self.buffer_body = edge.buffer_body_bytes
+        self.in_flight = ConcurrencyLimiter(edge.client_concurrency)
+        self.retry_after = str(edge.retry_after_seconds)
         self._clients_limited = rate_limited_total.labels("client")
+        self._concurrency_limited = rate_limited_total.labels("concurrency")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
+        method: str = scope["method"]
         route = self.table.match(path)
         if route is None:
-            await send_problem(
-                send, 404, "no route for this path", instance=path, method=scope["method"]
-            )
+            await send_problem(send, 404, "no route for this path", instance=path, method=method)
             return
         scope["zipbob.route"] = route.template
-        method: str = scope["method"]
         if method not in route.methods:
             await send_problem(
                 send,
                 405,
                 f"{method} is not allowed here",
                 instance=path,
-                method=scope["method"],
+                method=method,
                 headers={"Allow": route.allow_header},
             )
             return
-        authorization = content_length = None
-        chunked = False
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"content-length":
-                content_length = value
-            elif name == b"transfer-encoding":
-                chunked = True
         try:
+            content_length, chunked, authorization = body_framing(scope["headers"])
+            has_body = chunked or bool(content_length)
+            if has_body and method not in route.body_methods:
+                raise RequestRefused(f"a {method} request carries no body here")
             principal = await self._authenticate(authorization, method, route)
-            if content_length is not None and int(content_length) > self.max_body:
+            if content_length is not None and content_length > self.max_body:
                 raise Problem(413, f"the request body exceeds {self.max_body} bytes")
-        except ValueError:
-            await send_problem(
-                send, 400, "Content-Length is not a number", instance=path, method=scope["method"]
-            )
+        except RequestRefused as exc:
+            await send_problem(send, 400, str(exc), instance=path, method=method)
             return
         except Problem as problem:
-            await send_problem_exception(send, problem, instance=path, method=scope["method"])
+            await send_problem_exception(send, problem, instance=path, method=method)
             return
+        client_ip, forwarded_for = self.proxies.resolve(scope)
+        client = f"user:{principal.user_id}" if principal else f"ip:{client_ip}"
         if self.limiter is not None:
-            client = f"user:{principal.user_id}" if principal else f"ip:{_client_ip(scope)}"
             wait = await self.limiter.check(client)
             if wait:
                 self._clients_limited.inc()
@@ -107,12 +112,27 @@ class ProxyApp:
                     429,
                     "too many requests; slow down",
                     instance=path,
-                    method=scope["method"],
+                    method=method,
                     headers={"Retry-After": str(wait)},
                 )
                 return
-        has_body = chunked or (content_length is not None and content_length != b"0")
-        await self._forward(scope, receive, send, route, has_body)
+        if not self.in_flight.acquire(client):
+            self._concurrency_limited.inc()
+            await send_problem(
+                send,
+                429,
+                "too many requests in flight from this client",
+                instance=path,
+                method=method,
+                headers={"Retry-After": self.retry_after},
+            )
+            return
+        try:
+            await self._forward(
+                scope, receive, send, route, has_body, content_length, forwarded_for
+            )
+        finally:
+            self.in_flight.release(client)
 
     async def _authenticate(
         self, authorization: str | None, method: str, route: Route
@@ -126,7 +146,14 @@ class ProxyApp:
         return self.verifier.cached(token) or await self.verifier.verify(token)
 
     async def _forward(
-        self, scope: Scope, receive: Receive, send: Send, route: Route, has_body: bool
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        has_body: bool,
+        content_length: int | None,
+        forwarded_for: str,
     ) -> None:
         upstream = self.upstreams[route.upstream]
         breaker, outcomes, path = upstream.breaker, upstream.outcomes, scope["path"]
@@ -149,16 +176,23 @@ class ProxyApp:
             target += "?" + query.decode("latin-1")
         headers = upstream_request_headers(
             scope["headers"],
-            client_ip=_client_ip(scope),
+            client_ip=forwarded_for,
             scheme=scope.get("scheme", "http"),
             request_id=scope.get("zipbob.request_id") or "",
             traceparent=current_traceparent(),
+            forwarded_for=forwarded_for,
         )
-        body = self._request_body(receive) if has_body else None
         attempts = 1 + upstream.settings.retries if method in IDEMPOTENT and not has_body else 1
         response: UpstreamResponse | None = None
         verdict = False
         try:
+            body: AsyncIterator[bytes] | None = None
+            if has_body:
+                if content_length is not None and content_length <= self.buffer_body:
+                    # Read before a pooled connection is taken: a slow client holds none.
+                    body = one_chunk(await self.bodies.read(receive, content_length))
+                else:
+                    body = self.bodies.stream(receive, self.max_body)
             for attempt in range(attempts):
                 last = attempt == attempts - 1
                 try:
@@ -195,8 +229,28 @@ class ProxyApp:
                 instance=path,
                 method=scope["method"],
             )
+        except BodyTimeout:
+            outcomes["body_timeout"].inc()
+            await send_problem(
+                send,
+                408,
+                "the request body stopped arriving",
+                instance=path,
+                method=scope["method"],
+                close=True,
+            )
         except ClientGone:
             outcomes["aborted"].inc()
+        except PoolExhausted:
+            outcomes["pool_exhausted"].inc()
+            await send_problem(
+                send,
+                503,
+                f"the {upstream.name} service is busy; retry later",
+                instance=path,
+                method=scope["method"],
+                headers={"Retry-After": self.retry_after},
+            )
         except (UpstreamConnectError, UpstreamDisconnected) as exc:
             if verdict:
                 raise
@@ -248,21 +302,6 @@ class ProxyApp:
             if response is not None:
                 response.release()
 
-    async def _request_body(self, receive: Receive) -> AsyncIterator[bytes]:
-        received = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            chunk: bytes = message.get("body", b"")
-            received += len(chunk)
-            if received > self.max_body:
-                raise BodyTooLarge
-            more = message.get("more_body", False)
-            if chunk:
-                yield chunk
-
     @staticmethod
     async def _relay(response: UpstreamResponse, method: str, send: Send) -> None:
         await send(
@@ -282,8 +321,3 @@ class ProxyApp:
         async for chunk in response.iter_chunks():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
-
-
-def _client_ip(scope: Scope) -> str:
-    client = scope.get("client")
-    return client[0] if client else "unknown"

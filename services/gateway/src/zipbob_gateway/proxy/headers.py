@@ -19,6 +19,7 @@ HOP_BY_HOP = frozenset(
 )
 # Replaced by the gateway's own values on the way up.
 _REPLACED_UPSTREAM = frozenset({"host", "traceparent", "tracestate", "x-request-id", "forwarded"})
+_FORWARDING = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
 # The gateway's server adds its own on the way down.
 _REPLACED_DOWNSTREAM = frozenset({"date", "server", "x-request-id"})
 
@@ -38,26 +39,21 @@ def upstream_request_headers(
     scheme: str,
     request_id: str,
     traceparent: str | None,
+    forwarded_for: str | None = None,
 ) -> list[tuple[str, str]]:
+    """``forwarded_for`` is the chain the gateway vouches for (edge.TrustedProxies); the
+    client's own X-Forwarded-For/-Proto/-Host are never passed on as they came."""
     dropped = HOP_BY_HOP | _REPLACED_UPSTREAM | _connection_named(headers)
     out: list[tuple[str, str]] = []
-    forwarded_for = host = None
+    host = None
     for raw_name, raw_value in headers:
         name = raw_name.decode("latin-1")
-        if name == "x-forwarded-for":
-            forwarded_for = raw_value.decode("latin-1")
-            continue
         if name == "host":
             host = raw_value.decode("latin-1")
-        if name in dropped or name in ("x-forwarded-proto", "x-forwarded-host"):
+        if name in dropped or name in _FORWARDING:
             continue
         out.append((name, raw_value.decode("latin-1")))
-    if not forwarded_for:
-        forwarded_for = client_ip
-    elif forwarded_for.rsplit(",", 1)[-1].strip() != client_ip:
-        # Unless uvicorn already took the client from a trusted proxy's X-Forwarded-For.
-        forwarded_for = f"{forwarded_for}, {client_ip}"
-    out.append(("x-forwarded-for", forwarded_for))
+    out.append(("x-forwarded-for", forwarded_for or client_ip))
     out.append(("x-forwarded-proto", scheme))
     if host:
         out.append(("x-forwarded-host", host))

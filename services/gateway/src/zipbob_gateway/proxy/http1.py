@@ -35,6 +35,10 @@ class UpstreamDisconnected(UpstreamError):
     pass
 
 
+class PoolExhausted(UpstreamError):
+    """Every pooled connection stayed busy for the whole wait: answer 503 + Retry-After."""
+
+
 class UpstreamProtocolError(UpstreamError):
     """The upstream answered something that is not HTTP/1.1, or broke off mid-body."""
 
@@ -237,7 +241,9 @@ class UpstreamResponse:
 class ConnectionPool:
     """Idle keep-alive connections to one upstream, at most ``size`` in use at once."""
 
-    def __init__(self, base_url: str, *, size: int, connect_timeout: float) -> None:
+    def __init__(
+        self, base_url: str, *, size: int, connect_timeout: float, wait_timeout: float = 1.0
+    ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"upstream URL must be http://host[:port], not {base_url!r}")
@@ -246,6 +252,7 @@ class ConnectionPool:
         self.host_header = parts.netloc.encode("latin-1")
         self.prefix = parts.path.rstrip("/")
         self.connect_timeout = connect_timeout
+        self.wait_timeout = wait_timeout
         self._idle: collections.deque[_Connection] = collections.deque()
         self._slots = asyncio.Semaphore(size)
 
@@ -276,7 +283,14 @@ class ConnectionPool:
         A body keeps the client's framing: with its Content-Length it streams as is,
         without one it is sent chunked."""
         chunked = body is not None and not any(n == "content-length" for n, _ in headers)
-        await self._slots.acquire()
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self.wait_timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise PoolExhausted(f"no free connection to {self.host}:{self.port}") from None
+        else:
+            await self._slots.acquire()  # free slot: no timer on the hot path
         connection: _Connection | None = None
         try:
             now = asyncio.get_running_loop().time()

@@ -27,7 +27,9 @@ async def send_problem(
     headers: dict[str, str] | None = None,
     title: str | None = None,
     type_: str | None = None,
+    close: bool = False,
 ) -> None:
+    """``close``: the request body may not have been read; the connection cannot be reused."""
     body = json.dumps(
         problem_body(status, detail, title=title, type_=type_, instance=instance)
     ).encode()
@@ -36,6 +38,8 @@ async def send_problem(
         (b"content-length", str(len(body)).encode()),
     ]
     raw_headers.extend((k.lower().encode(), v.encode()) for k, v in (headers or {}).items())
+    if close:
+        raw_headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
     gateway_answers.info(

@@ -24,6 +24,7 @@ class Route:
     anonymous_methods: frozenset[str]
     timeout_seconds: float
     allow_header: str
+    body_methods: frozenset[str] = frozenset({"POST", "PUT", "PATCH", "OPTIONS"})
 
 
 def _compile(pattern: str) -> tuple[re.Pattern[str], tuple[int, int, int]]:
@@ -42,7 +43,7 @@ def _compile(pattern: str) -> tuple[re.Pattern[str], tuple[int, int, int]]:
         else:
             literals += 1
             parts.append("/" + re.escape(segment))
-    regex = re.compile("^" + "".join(parts) + tail + "$")
+    regex = re.compile("^" + ("".join(parts) or ("" if tail else "/")) + tail + "$")  # "/" too
     return regex, (literals, 0 if tail else 1, -singles)
 
 
@@ -61,6 +62,7 @@ class RouteTable:
                     anonymous_methods=frozenset(config.anonymous_methods) & methods,
                     timeout_seconds=config.timeout_seconds,
                     allow_header=", ".join(sorted(methods)),
+                    body_methods=frozenset(config.body_methods),
                 )
                 compiled.append((rank, regex, route))
         compiled.sort(key=lambda item: item[0], reverse=True)

@@ -26,6 +26,8 @@ OUTCOMES = (
     "breaker_open",
     "body_too_large",
     "aborted",  # the client went away or the upstream broke off mid-response
+    "pool_exhausted",  # every pooled connection stayed busy for pool_wait_seconds
+    "body_timeout",  # the client stopped sending its body
 )
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 FAILURE_STATUSES = frozenset({502, 503, 504})
@@ -55,6 +57,7 @@ class Upstream:
             self.base_url,
             size=self.settings.pool_size,
             connect_timeout=self.settings.connect_timeout_seconds,
+            wait_timeout=self.settings.pool_wait_seconds,
         )
 
     async def close(self) -> None:

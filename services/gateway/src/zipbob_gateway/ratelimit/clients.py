@@ -58,14 +58,21 @@ class _Lease:
 
 
 class ClientRateLimiter:
-    def __init__(self, *, client: redis.Redis, settings: ClientLimitSettings, prefix: str) -> None:
+    def __init__(
+        self,
+        *,
+        client: redis.Redis,
+        settings: ClientLimitSettings,
+        prefix: str,
+        name: str = "client",
+    ) -> None:
         self.client = client
         self.settings = settings
         self.prefix = prefix
         self._take = LuaScript(client, _TAKE)
         self._leases: dict[str, _Lease] = {}
         self._redis_down_until = 0.0
-        self._warn = ThrottledWarning(log, "client rate limit skipped, Redis unavailable")
+        self._warn = ThrottledWarning(log, f"{name} rate limit skipped, Redis unavailable")
 
     def limit_for(self, client_key: str) -> ClientLimit:
         return self.settings.overrides.get(client_key, self.settings)

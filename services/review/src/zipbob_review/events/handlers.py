@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, InvalidEvent
 
 from ..reviews.models import utc_now
 from ..reviews.service import ReviewDeps
 
-PRODUCT_DELETED = "com.zipbob.catalog.product.deleted"
+PRODUCT_DELETED = events.PRODUCT_DELETED
 log = logging.getLogger("zipbob.review.events")
 
 
@@ -24,12 +25,14 @@ async def forget_product(*, deps: ReviewDeps, product_id: str) -> HandlingResult
     """Remove a deleted product's reviews. Safe to repeat (at-least-once delivery)."""
     # The tombstone goes first: a review being created concurrently re-checks it after
     # its insert and removes itself, so no review can outlive its product.
+    intent = await deps.repository.begin_write(product_id)
     first_time = await deps.repository.mark_deleted(product_id, now=utc_now())
     removed = await deps.repository.delete_for_product(product_id)
     deps.catalog.forget(product_id)
     if removed or first_time:
-        version = await deps.repository.bump_version(product_id)
+        version = await deps.repository.bump_version(product_id)  # summary.changed: count 0
         await deps.cache.forget(product_id, version - 1)
+    await deps.repository.end_write(intent)
     outcome = "deleted" if first_time or removed else "already_deleted"
     log.info(
         "product %s deleted: %d reviews removed",

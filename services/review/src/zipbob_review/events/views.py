@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from zipbob_platform.cloudevents import InvalidEvent, from_http
+from zipbob_platform.event_auth import sender_auth
 from zipbob_platform.problems import PROBLEM_BASE, Problem
 
 from ..metrics import events_consumed_total
@@ -17,6 +18,8 @@ MAX_EVENT_BYTES = 256 * 1024
 
 @router.post("/internal/events")
 async def receive_event(request: Request) -> JSONResponse:
+    # product.deleted wipes a product's reviews: only the authenticated sender may say so.
+    await sender_auth(request.app.state, "review").check(request.headers)
     body = await request.body()
     if len(body) > MAX_EVENT_BYTES:
         raise Problem(413, "event too large")

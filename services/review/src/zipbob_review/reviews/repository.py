@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from zipbob_platform.tracing import current_traceparent
+
 from ..storage import ReviewCollections
+
+if TYPE_CHECKING:
+    from ..events.summaries import WriteIntents
 from .errors import DuplicateReview
 from .models import SORT_FIELDS, ReviewDocument, sort_keys
 
@@ -25,6 +30,18 @@ class ReviewRepository:
         # False until start-up has created the indexes (the unique one guards against
         # duplicate reviews), so no write lands before it.
         self.schema_ready = False
+        # The summary.changed outbox's write intents (events/summaries.py), set when its
+        # relay starts; None: no events, and writes skip the intents.
+        self.intents: WriteIntents | None = None
+
+    async def begin_write(self, product_id: str) -> str | None:
+        """Before a write to ``product_id``'s reviews: an intent the relay finishes should
+        this process die before bump_version."""
+        return await self.intents.begin(product_id) if self.intents is not None else None
+
+    async def end_write(self, intent: str | None) -> None:
+        if intent is not None and self.intents is not None:
+            await self.intents.end(intent)
 
     async def insert(self, review: ReviewDocument) -> None:
         if not self.schema_ready:
@@ -87,18 +104,30 @@ class ReviewRepository:
         return int(document["version"]) if document else 0
 
     async def bump_version(self, product_id: str) -> int:
+        """After every write: new cache keys, and a summary.changed to publish
+        (events/summaries.py relays documents flagged ``unpublished``)."""
         try:
             document = await self.versions.find_one_and_update(
                 {"_id": product_id},
-                {"$inc": {"version": 1}},
+                {
+                    "$inc": {"version": 1},
+                    "$set": {"unpublished": True, "traceparent": current_traceparent()},
+                },
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
             # Two first writes raced on the upsert; the document exists now.
             document = await self.versions.find_one_and_update(
-                {"_id": product_id}, {"$inc": {"version": 1}}, return_document=ReturnDocument.AFTER
+                {"_id": product_id},
+                {
+                    "$inc": {"version": 1},
+                    "$set": {"unpublished": True, "traceparent": current_traceparent()},
+                },
+                return_document=ReturnDocument.AFTER,
             )
+        if document is None:  # the upsert above created it; only a concurrent delete removes it
+            raise RuntimeError(f"the version document of {product_id} vanished")
         return int(document["version"])
 
     async def mark_deleted(self, product_id: str, *, now: datetime) -> bool:

@@ -50,10 +50,13 @@ async def _product_must_exist(
 
 
 async def _after_write(
-    *, repository: ReviewRepository, cache: ReviewCache, product_id: str
+    *, repository: ReviewRepository, cache: ReviewCache, product_id: str, intent: str | None
 ) -> None:
-    # Bump first: from here on every reader uses new keys, whatever Redis does next.
+    # Bump first: from here on every reader uses new keys, whatever Redis does next. The
+    # bump also flags the product's summary.changed; the intent taken before the write
+    # (repository.begin_write) covers a crash before this point (events/summaries.py).
     version = await repository.bump_version(product_id)
+    await repository.end_write(intent)
     await cache.forget(product_id, version - 1)
 
 
@@ -80,12 +83,13 @@ async def create_review(
         created_at=now,
         updated_at=now,
     )
+    intent = await repository.begin_write(product_id)
     await repository.insert(document)  # DuplicateReview when the author already wrote one
     # product.deleted may have landed between the check and the insert: undo ours.
     if await repository.is_deleted(product_id):
         await repository.delete(document.id)
         raise ProductNotFound(product_id)
-    await _after_write(repository=repository, cache=cache, product_id=product_id)
+    await _after_write(repository=repository, cache=cache, product_id=product_id, intent=intent)
     reviews_written_total.labels("create").inc()
     return ReviewRead.from_document(document.model_dump(by_alias=True))
 
@@ -110,12 +114,15 @@ async def update_review(
         raise ReviewNotFound(review_id)
     if existing["author_id"] != caller.user_id:
         raise NotAuthor("only the author may edit a review")
+    intent = await repository.begin_write(existing["product_id"])
     updated = await repository.update(
         review_id=review_id, author_id=caller.user_id, changes=payload.changes(), now=utc_now()
     )
     if updated is None:  # deleted meanwhile
         raise ReviewNotFound(review_id)
-    await _after_write(repository=repository, cache=cache, product_id=updated["product_id"])
+    await _after_write(
+        repository=repository, cache=cache, product_id=updated["product_id"], intent=intent
+    )
     reviews_written_total.labels("update").inc()
     return ReviewRead.from_document(updated)
 
@@ -128,10 +135,13 @@ async def delete_review(
         raise ReviewNotFound(review_id)
     if existing["author_id"] != caller.user_id and not caller.has_role("admin"):
         raise NotAuthor("only the author or an admin may delete a review")
+    intent = await repository.begin_write(existing["product_id"])
     deleted = await repository.delete(review_id)
     if deleted is None:
         raise ReviewNotFound(review_id)
-    await _after_write(repository=repository, cache=cache, product_id=deleted["product_id"])
+    await _after_write(
+        repository=repository, cache=cache, product_id=deleted["product_id"], intent=intent
+    )
     reviews_written_total.labels("delete").inc()
 
 

@@ -1,0 +1,311 @@
+"""Full-text search, keyset cursors, capped totals and ETags on each SQL backend."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert
+
+from zipbob_catalog.products.models import Product
+
+pytestmark = pytest.mark.integration
+
+
+def _body(**overrides):
+    body = {
+        "name": "Plain thing",
+        "description": "nothing to see",
+        "price": "10.00",
+        "currency": "EUR",
+        "stock": 1,
+        "category": "misc",
+    }
+    body.update(overrides)
+    return body
+
+
+async def _create(catalog, signer, seller="searcher", **overrides):
+    response = await catalog.client.post(
+        "/api/products", json=_body(**overrides), headers=signer.headers(seller)
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def _list(catalog, **params):
+    response = await catalog.client.get("/api/products", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_relevance_order_words_and_prefixes(catalog, signer) -> None:
+    category = f"wood-{uuid.uuid4().hex[:6]}"
+    for index in range(6):  # filler, so no searched word is in every row (IDF > 0)
+        await _create(catalog, signer, name=f"Steel rack {index}", category=category)
+    in_name = await _create(
+        catalog,
+        signer,
+        name="Walnut bowl",
+        description="A walnut bowl turned from one walnut block",
+        category=category,
+    )
+    in_description = await _create(
+        catalog,
+        signer,
+        name="Serving dish",
+        description="Holds fruit; looks like a bowl, made of walnut",
+        category=category,
+    )
+    shelf = await _create(catalog, signer, name="Walnut shelf", category=category)
+
+    both = await _list(catalog, q="walnut bowl", category=category)
+    # Every word must match; "bowl, walnut" in another order matches too; name weighs more.
+    assert [item["id"] for item in both["items"]] == [in_name["id"], in_description["id"]]
+    assert both["total"] == 2 and both["total_exact"] is True
+    reordered = await _list(catalog, q="BOWL walnut", category=category)
+    assert {item["id"] for item in reordered["items"]} == {in_name["id"], in_description["id"]}
+
+    prefix = await _list(catalog, q="wal", category=category)
+    assert {item["id"] for item in prefix["items"]} == {
+        in_name["id"],
+        in_description["id"],
+        shelf["id"],
+    }
+    assert (await _list(catalog, q="waln sh", category=category))["items"][0]["id"] == shelf["id"]
+    # Another sort applies to the matches; relevance is only the default.
+    by_price = await _list(catalog, q="walnut", category=category, sort="price_asc")
+    assert by_price["total"] == 3
+
+
+async def test_search_sees_updates_and_deletes(catalog, signer) -> None:
+    seller = f"s-{uuid.uuid4().hex[:6]}"
+    marker = f"zq{uuid.uuid4().hex[:8]}"
+    product = await _create(catalog, signer, seller, name=f"Lamp {marker}")
+    assert (await _list(catalog, q=marker))["total"] == 1
+    renamed = await catalog.client.patch(
+        f"/api/products/{product['id']}",
+        json={"name": "Lamp renamed", "description": f"was {marker}x"},
+        headers=signer.headers(seller),
+    )
+    assert renamed.status_code == 200
+    assert (await _list(catalog, q=f"{marker}x"))["total"] == 1  # prefix of the new text
+    assert (await _list(catalog, q="renamed", seller_id=seller))["total"] == 1
+    deleted = await catalog.client.delete(
+        f"/api/products/{product['id']}", headers=signer.headers(seller)
+    )
+    assert deleted.status_code == 204
+    assert (await _list(catalog, q=marker))["total"] == 0
+
+
+HOSTILE = [
+    '"',
+    '""',
+    "'",
+    "*",
+    "-",
+    "+",
+    "(",
+    ")",
+    "NEAR",
+    "NEAR(a b)",
+    "a:b",
+    "name:walnut",
+    "walnut*",
+    "-walnut",
+    "+walnut -oak",
+    "walnut OR oak",
+    "NOT",
+    "AND",
+    "^",
+    "~",
+    "@",
+    "\\",
+    "%",
+    "_",
+    "___",
+    "\x00",
+    "' OR 1=1 --",
+    "'); DROP TABLE products; --",
+    "🪵🥣",
+    "wal🪵nut",
+    "Ünïcödé wälnut",
+    "東京 タワー",
+    "a" * 200,
+    " ".join(["w"] * 100),
+    "& | ! <-> :* :A",
+    "{}[]<>?/.,;`=",
+]
+
+
+def _random_hostile(count: int) -> list[str]:
+    rng = random.Random(1313)
+    alphabet = [*list("\"'*-+()~^:!&|<>@\\%_.,; \t\n"), "NEAR", "AND", "OR", "NOT", "🪵", "ü"]
+    alphabet += list("walnutWALNUT0123")
+    return [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 40))) for _ in range(count)
+    ]
+
+
+async def test_any_q_is_safe(catalog, signer) -> None:
+    await _create(catalog, signer, name="Walnut NEAR bowl", description="a:b 'quoted' \"double\"")
+    for q in HOSTILE + _random_hostile(60):
+        for sort in ("relevance", "newest"):
+            response = await catalog.client.get("/api/products", params={"q": q, "sort": sort})
+            assert response.status_code == 200, (q, response.text)
+            assert isinstance(response.json()["items"], list)
+    too_long = await catalog.client.get("/api/products", params={"q": "x" * 201})
+    assert too_long.status_code == 422
+    assert too_long.headers["content-type"].startswith("application/problem+json")
+
+
+async def _walk(catalog, params, *, size, between=None):
+    seen, pages = [], 0
+    body = await _list(catalog, size=size, **params)
+    while True:
+        seen += [item["id"] for item in body["items"]]
+        pages += 1
+        assert pages < 100
+        if body["next_cursor"] is None:
+            return seen
+        if between is not None:
+            await between()
+        body = await _list(catalog, size=size, cursor=body["next_cursor"], **params)
+
+
+@pytest.mark.parametrize("sort", ["newest", "price_asc", "price_desc", "rating_desc", "relevance"])
+async def test_cursor_walk_visits_every_row_once_while_rows_are_inserted(
+    catalog, signer, sort
+) -> None:
+    category = f"walk-{uuid.uuid4().hex[:6]}"
+    rng = random.Random(sort)
+    original = set()
+    for _ in range(23):
+        price = f"{rng.choice([5, 10, 10, 20, 99])}.00"  # ties: the id breaks them
+        product = await _create(
+            catalog, signer, name="Cursor walker", category=category, price=price
+        )
+        original.add(product["id"])
+
+    async def insert_more() -> None:
+        price = f"{rng.randrange(1, 100)}.00"
+        await _create(catalog, signer, name="Cursor walker", category=category, price=price)
+
+    params = {"category": category, "sort": sort}
+    if sort == "relevance":
+        params["q"] = "walker"
+    seen = await _walk(catalog, params, size=4, between=insert_more)
+    assert len(seen) == len(set(seen)), "a row was shown twice"
+    assert original <= set(seen), "a row that existed before the walk was skipped"
+
+
+async def test_pages_and_cursors_agree(catalog, signer) -> None:
+    category = f"pages-{uuid.uuid4().hex[:6]}"
+    for index in range(9):
+        await _create(catalog, signer, name=f"Page item {index}", category=category)
+    by_pages = []
+    for page in (1, 2, 3):
+        body = await _list(catalog, category=category, size=4, page=page)
+        assert body["page"] == page
+        by_pages += [item["id"] for item in body["items"]]
+    assert await _walk(catalog, {"category": category}, size=4) == by_pages
+    last = await _list(catalog, category=category, size=4, page=3)
+    assert last["next_cursor"] is None and len(last["items"]) == 1
+    second = await _list(
+        catalog,
+        category=category,
+        size=4,
+        cursor=(await _list(catalog, category=category, size=4))["next_cursor"],
+    )
+    assert second["page"] == 2
+
+
+async def test_invalid_cursors_are_422_problems(catalog, signer) -> None:
+    category = f"bad-{uuid.uuid4().hex[:6]}"
+    for _ in range(3):
+        await _create(catalog, signer, category=category)
+    cursor = (await _list(catalog, category=category, size=1))["next_cursor"]
+    assert cursor
+    payload, tag = cursor.split(".")
+    for bad, params in [
+        ("garbage", {}),
+        ("a.b.c", {}),
+        (payload + "." + tag[::-1], {}),
+        (payload[:-2] + "." + tag, {}),
+        (cursor, {"category": category + "x"}),  # another listing's cursor
+        (cursor, {"sort": "price_asc"}),
+        ("x" * 1001, {}),
+    ]:
+        response = await catalog.client.get(
+            "/api/products", params={"category": category, "size": 1, "cursor": bad, **params}
+        )
+        assert response.status_code == 422, (bad, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    deep = await catalog.client.get("/api/products", params={"page": 600, "size": 20})
+    assert deep.status_code == 422  # deep offsets go through cursors
+
+
+async def test_total_is_exact_up_to_ten_thousand(catalog) -> None:
+    runtime = catalog.runtime
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    big, small = f"big-{uuid.uuid4().hex[:6]}", f"small-{uuid.uuid4().hex[:6]}"
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "seller_id": "bulk",
+            "name": "Bulk crate",
+            "description": "bulk",
+            "price": "1.00",
+            "currency": "EUR",
+            "stock": 1,
+            "category": big if n < 10_050 else small,
+            "created_at": start + timedelta(seconds=n),
+            "updated_at": start + timedelta(seconds=n),
+            "rating_hundredths": 0,
+            "rating_count": 0,
+            "rating_version": 0,
+        }
+        for n in range(10_050 + 10_000)
+    ]
+    async with runtime.sessions() as session, session.begin():
+        for chunk in range(0, len(rows), 2000):
+            await session.execute(insert(Product), rows[chunk : chunk + 2000])
+    many = await _list(catalog, category=big)
+    assert (many["total"], many["total_exact"]) == (10_000, False)
+    exactly = await _list(catalog, category=small)
+    assert (exactly["total"], exactly["total_exact"]) == (10_000, True)
+    searched = await _list(catalog, q="bulk crate", category=big, size=5)
+    assert searched["total_exact"] is False and len(searched["items"]) == 5
+    assert searched["next_cursor"] is not None
+
+
+async def test_etag_and_304_on_public_reads(catalog, signer) -> None:
+    seller = f"etag-{uuid.uuid4().hex[:6]}"
+    product = await _create(catalog, signer, seller, category=f"etag-{seller}")
+    url = f"/api/products/{product['id']}"
+    first = await catalog.client.get(url)
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"].startswith("public")
+    cached = await catalog.client.get(url, headers={"If-None-Match": etag})
+    assert cached.status_code == 304 and cached.content == b""
+    assert cached.headers["etag"] == etag
+    listing = await catalog.client.get("/api/products", params={"category": f"etag-{seller}"})
+    list_etag = listing.headers["etag"]
+    cached_list = await catalog.client.get(
+        "/api/products",
+        params={"category": f"etag-{seller}"},
+        headers={"If-None-Match": f'"other", {list_etag}'},
+    )
+    assert cached_list.status_code == 304
+    await catalog.client.patch(url, json={"stock": 7}, headers=signer.headers(seller))
+    changed = await catalog.client.get(url, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.json()["stock"] == 7
+    assert changed.headers["etag"] != etag
+    relisted = await catalog.client.get(
+        "/api/products",
+        params={"category": f"etag-{seller}"},
+        headers={"If-None-Match": list_etag},
+    )
+    assert relisted.status_code == 200

@@ -1,1 +1,0 @@
-"""Knative's part outside Kubernetes: RabbitMQ queue -> HTTP POST to the resizer."""

@@ -1,0 +1,114 @@
+"""The public API through the gateway: the only thing the console talks to (SPEC 3).
+
+One ``httpx.AsyncClient`` per process. Errors come back as ``ApiError`` holding the
+problem+json the API answered, so pages can show its ``detail`` and per-field messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import httpx
+
+from zipbob_platform.context import current_request_id
+
+FIELD_LABELS = {"display_name": "Name", "email": "Email", "password": "Password"}
+
+
+@dataclass
+class ApiError(Exception):
+    status: int
+    title: str
+    detail: str
+    field_errors: dict[str, str] = field(default_factory=dict)
+    retry_after: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.title}: {self.detail}"
+
+    @property
+    def message(self) -> str:
+        """One sentence for a person: the API's detail, without field paths we show inline."""
+        if self.status == 429:
+            wait = f" Try again in {self.retry_after} s." if self.retry_after else ""
+            return f"Too many attempts.{wait}"
+        if self.status in (502, 503, 504):
+            return "The shop is not reachable right now; please try again in a moment."
+        if self.field_errors:
+            return "Please correct the fields marked below."
+        return self.detail or self.title
+
+
+def _field_errors(body: dict[str, Any]) -> dict[str, str]:
+    """{"errors": [{"loc": ["body", "price"], "msg": ...}]} -> {"price": "..."}."""
+    found: dict[str, str] = {}
+    for error in body.get("errors") or []:
+        if not isinstance(error, dict):
+            continue
+        loc = [str(part) for part in error.get("loc") or [] if part not in ("body", "query")]
+        name = loc[0] if loc else ""
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        if name and name not in found:
+            found[name] = message
+    return found
+
+
+def error_from(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return ApiError(
+        status=response.status_code,
+        title=str(body.get("title") or response.reason_phrase),
+        detail=str(body.get("detail") or ""),
+        field_errors=_field_errors(body),
+        retry_after=response.headers.get("retry-after"),
+    )
+
+
+class GatewayClient:
+    def __init__(self, base_url: str, *, timeout: float) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            follow_redirects=False,
+        )
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: dict[str, str] | None = None,
+        files: dict[str, tuple[str, IO[bytes], str]] | None = None,
+    ) -> httpx.Response:
+        headers = {"Accept": "application/json"}
+        request_id = current_request_id()
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        return await self.http.request(
+            method, path, params=clean, json=json, data=data, files=files, headers=headers
+        )
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON body of a 2xx answer (None for 204); an ApiError for anything else."""
+        response = await self.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise error_from(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
