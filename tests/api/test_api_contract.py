@@ -60,7 +60,15 @@ snapshot = _load_script("openapi_snapshot")
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    launched = snapshot.LaunchedPlatform(tmp_path_factory.mktemp("api") / "data")
+    # One fuzzer from one address sends far more than a person's 5 /api/auth requests a
+    # second; with the limit in place most auth cases would only ever see the 429.
+    launched = snapshot.LaunchedPlatform(
+        tmp_path_factory.mktemp("api") / "data",
+        env={
+            "ZIPBOB_GATEWAY_RATE_LIMITS__AUTH__RATE_PER_SECOND": "1000",
+            "ZIPBOB_GATEWAY_RATE_LIMITS__AUTH__BURST": "2000",
+        },
+    )
     try:
         yield launched
     finally:

@@ -98,6 +98,7 @@ EXAMPLE_DETAILS: dict[int, tuple[str, str]] = {
     403: ("forbidden", "only the seller who owns this product may change it"),
     404: ("not-found", "product nope does not exist"),
     405: ("method-not-allowed", "PUT is not allowed here"),
+    408: ("request-timeout", "the request body stopped arriving"),
     409: ("conflict", "an account with this email already exists"),
     413: ("request-entity-too-large", "the request body exceeds 22020096 bytes"),
     415: ("unsupported-image-type", "only JPEG, PNG and WebP images are accepted"),

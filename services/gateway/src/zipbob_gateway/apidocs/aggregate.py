@@ -21,6 +21,7 @@ from ..proxy.routes import RouteTable
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
 _PARAM = re.compile(r"\{[^}/]+\}")
 GATEWAY_PATHS = ("/api/auth/", "/.well-known/jwks.json")
+REFUSED = "The request head is refused (a body where none belongs, bad framing)."
 UNROUTABLE = (
     "Not found; the gateway also answers 404 for a path parameter it will not route "
     "(a `/`, a backslash, a NUL or a dot segment in it)."
@@ -67,22 +68,42 @@ def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
-def _gateway_errors(path: str, operation: dict[str, Any], *, needs_token: bool) -> None:
+def _add(operation: dict[str, Any], statuses: dict[int, dict[str, Any]]) -> None:
     responses = operation.setdefault("responses", {})
-    added = {status: problem_response(status) for status in (401, 429, 502, 503, 504)}
-    if "requestBody" in operation:
-        added[413] = problem_response(413)
-    if "{" in path:
-        added[404] = problem_response(404, UNROUTABLE)
-    for status, response in added.items():
+    for status, response in statuses.items():
         key = str(status)
         if key not in responses:
             responses[key] = response
         responses[key].setdefault("headers", {}).setdefault(
             "X-Request-ID", {"$ref": "#/components/headers/X-Request-ID"}
         )
+
+
+def _gateway_errors(path: str, operation: dict[str, Any], *, needs_token: bool) -> None:
+    """What the gateway itself may answer on a proxied operation."""
+    added = {s: problem_response(s) for s in (400, 401, 429, 502, 503, 504)}
+    added[400] = problem_response(400, REFUSED)
+    if "requestBody" in operation:
+        added[408] = problem_response(408, "The request body stopped arriving.")
+        added[413] = problem_response(413)
+    if "{" in path:
+        added[404] = problem_response(404, UNROUTABLE)
+    _add(operation, added)
     if needs_token and "security" not in operation:
         operation["security"] = [{"bearerAuth": []}]
+
+
+def _control_errors(path: str, operation: dict[str, Any]) -> None:
+    """The edge limits on the gateway's own endpoints (proxy/control_guard.py)."""
+    added: dict[int, dict[str, Any]] = {}
+    if "requestBody" in operation:
+        added[408] = problem_response(408, "The request body stopped arriving.")
+        added[413] = problem_response(413)
+    if path.startswith("/api/auth/"):
+        added[429] = problem_response(
+            429, "Too many /api/auth requests from your address; wait `Retry-After` seconds."
+        )
+    _add(operation, added)
 
 
 class Aggregator:
@@ -168,6 +189,8 @@ class Aggregator:
                     continue
                 if proxied:
                     _gateway_errors(path, operation, needs_token=needs_token)
+                else:
+                    _control_errors(path, operation)
                 document["paths"].setdefault(path, {})[method] = operation
             if path in document["paths"] and "parameters" in item:
                 document["paths"][path]["parameters"] = item["parameters"]
