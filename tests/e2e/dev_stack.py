@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -116,6 +117,9 @@ def start_dev_stack(
             "ZIPBOB_S3__SECRET_ACCESS_KEY": embedded.LOCAL_S3_SECRET,
             "ZIPBOB_MONGO__URL": f"mongodb://127.0.0.1:{p['mongo']}/?directConnection=true",
             "ZIPBOB_JWT__PRIVATE_KEYS": _signing_keys(),
+            # The event senders' credential, as the launcher makes one per run: without it
+            # every receiver refuses every event (zipbob_platform.event_auth).
+            "ZIPBOB_EVENT_AUTH__SHARED_SECRET": secrets.token_urlsafe(24),
             **(extra_env or {}),
         }
         env.pop("ZIPBOB_DATABASE__URL", None)
