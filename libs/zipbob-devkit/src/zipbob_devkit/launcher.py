@@ -168,6 +168,11 @@ def base_env(profile: str, data_dir: Path) -> dict[str, str]:
     # Event receivers accept only senders that know this (zipbob_platform.event_auth); a
     # fresh one per run, shared by the relay, the resizer, the dispatcher and receivers.
     env.setdefault("ZIPBOB_EVENT_AUTH__SHARED_SECRET", secrets.token_urlsafe(32))
+    # The web console's credential at the gateway (every process here is 127.0.0.1, so an
+    # address cannot say which hop to believe): one per run, the same for both.
+    proxy_token = env.get("ZIPBOB_EDGE__PROXY_TOKEN") or secrets.token_urlsafe(32)
+    env.setdefault("ZIPBOB_EDGE__PROXY_TOKEN", proxy_token)
+    env.setdefault("ZIPBOB_WEB__GATEWAY_PROXY_TOKEN", proxy_token)
     return env
 
 

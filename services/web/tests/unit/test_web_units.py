@@ -108,10 +108,13 @@ def test_prod_refuses_to_start_without_a_secret_key(tmp_path):
     env = {"ZIPBOB_DATA_DIR": str(tmp_path)}
     with pytest.raises(ConfigError, match="ZIPBOB_WEB__SECRET_KEY"):
         load_settings("web", WebSettings, profile="prod", env=env)
+    # The gateway's credential for the console (the launcher passes one in dev).
+    env["ZIPBOB_WEB__GATEWAY_PROXY_TOKEN"] = "p" * 32
     prod = load_settings(
         "web", WebSettings, profile="prod", env={**env, "ZIPBOB_WEB__SECRET_KEY": "s" * 32}
     )
     assert prod.secure_cookies and prod.web.gateway_url == "http://gateway"
+    assert prod.web.gateway_proxy_token.get_secret_value() == "p" * 32
     dev = load_settings("web", WebSettings, profile="dev", env=env)  # one machine: generated
     assert dev.secure_cookies and len(dev.signing_key()) >= 32
     local = load_settings("web", WebSettings, profile="local", env=env)
