@@ -79,7 +79,8 @@ def forwarded_chain(scope: Scope) -> str | None:
     """The X-Forwarded-For of a browser request, to send back to the gateway with our calls.
 
     The console is reachable only through the gateway (its NetworkPolicy admits the gateway
-    alone; `make run` binds it to loopback), and the gateway never passes a client's own
+    and Prometheus, nothing else; `make run` binds it to loopback), and the gateway never
+    passes a client's own
     X-Forwarded-For on: it writes the chain it vouches for, ending with its own peer (the
     browser, or the ingress in front of it). So the header is the gateway's word, and we hand
     it back whole rather than only its last hop: behind an ingress the last hop is the
