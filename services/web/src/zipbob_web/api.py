@@ -78,13 +78,14 @@ def error_from(response: httpx.Response) -> ApiError:
 def forwarded_chain(scope: Scope) -> str | None:
     """The X-Forwarded-For of a browser request, to send back to the gateway with our calls.
 
-    The console is reachable only through the gateway (its NetworkPolicy admits the gateway
-    and Prometheus, nothing else; `make run` binds it to loopback), and the gateway never
-    passes a client's own
-    X-Forwarded-For on: it writes the chain it vouches for, ending with its own peer (the
-    browser, or the ingress in front of it). So the header is the gateway's word, and we hand
-    it back whole rather than only its last hop: behind an ingress the last hop is the
-    ingress, and the gateway's walk over the whole chain finds the same browser again."""
+    Browsers reach the console only through the gateway (in Kubernetes its NetworkPolicy
+    admits the gateway and Prometheus, nothing else; compose publishes no port for it), and
+    the gateway never passes a client's own X-Forwarded-For on: it writes the chain it
+    vouches for, ending with its own peer (the browser, or the ingress in front of it). So
+    the header is the gateway's word. We hand it back whole rather than only its last hop:
+    behind an ingress the last hop is the ingress, and the gateway's walk over the whole
+    chain finds the same browser again. (In `make run` the console's port is open to any
+    local process, which could name its own address through it: a developer's machine.)"""
     hops = [
         hop.strip()
         for name, value in scope["headers"]
