@@ -1,8 +1,12 @@
-"""Before `make test`: the integration suites need PostgreSQL, MariaDB, Redis and RabbitMQ.
+"""Before `make test`: the integration suites need PostgreSQL, MariaDB, Redis and RabbitMQ,
+and some suites need command-line tools (promtool and prometheus for the monitoring tests,
+kubectl for rendering the Kustomize overlays, Debian's chromium for the browser tests).
 
-Use them where they already run on localhost; otherwise start them with Docker Compose
-(docker-compose.test.yml) when a Docker engine is there; otherwise stop with a message
-that names what is missing and how to get it. Never let the suites skip silently.
+Servers: use them where they already run on localhost; otherwise start them with Docker
+Compose (docker-compose.test.yml) when a Docker engine is there; otherwise stop with a
+message that names what is missing and how to get it. Tools: stop the same way, naming
+each missing tool and the package that brings it. Never let a suite skip or fail for a
+missing server or tool.
 """
 
 from __future__ import annotations
@@ -30,6 +34,21 @@ Either start them yourself on localhost with these credentials:
 or install Docker and run `make test` again: it starts them with docker-compose.test.yml."""
 
 
+# tool -> how to get it (Debian/Ubuntu first; .ci/run installs the same packages).
+TOOLS = {
+    "promtool": "apt-get install prometheus (macOS: brew install prometheus)",
+    "prometheus": "apt-get install prometheus (macOS: brew install prometheus)",
+    "kubectl": "apt-get install kubectl, see https://kubernetes.io/docs/tasks/tools/ "
+    "(macOS: brew install kubectl)",
+    "chromium": "apt-get install chromium (the web console's browser tests drive it; "
+    "macOS: brew install --cask chromium)",
+}
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
 def listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -47,7 +66,21 @@ def docker_engine_available() -> bool:
     return probe.returncode == 0
 
 
+def check_tools() -> int:
+    tools = missing_tools()
+    if not tools:
+        return 0
+    lines = "\n".join(f"  {tool:<11} {TOOLS[tool]}" for tool in tools)
+    print(
+        f"make test needs {', '.join(tools)} on PATH and cannot install them itself:\n{lines}",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def main() -> int:
+    if check_tools():
+        return 1
     absent = missing()
     if not absent:
         return 0

@@ -37,3 +37,17 @@ def render():
 @pytest.fixture(scope="session")
 def rendered_overlays() -> dict[str, list[dict]]:
     return {name: render_kustomization(K8S / "overlays" / name) for name in OVERLAYS}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests append the boot table and the flow-matrix counts to config.zipbob_deploy_report;
+    they are printed at the end of the run, even without -s."""
+    config.__dict__.setdefault("zipbob_deploy_report", [])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    lines = config.__dict__.get("zipbob_deploy_report", [])
+    if lines:
+        terminalreporter.section("deployment report")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -22,6 +23,7 @@ BUILT_IN_GROUPS = {
     "autoscaling",
     "networking.k8s.io",
     "rbac.authorization.k8s.io",
+    "scheduling.k8s.io",
 }
 ZIPBOB_WORKLOADS = {"gateway", "catalog", "review", "web"}
 
@@ -54,9 +56,13 @@ def test_overlay_renders_the_whole_platform(rendered_overlays, overlay):
     assert ("RabbitmqSource", "zipbob-events") in kinds
     assert ("StatefulSet", "mariadb") in kinds and ("StatefulSet", "mariadb-replica") in kinds
     assert ("StatefulSet", "mongodb") in kinds and ("RabbitmqCluster", "rabbitmq") in kinds
-    assert ("DaemonSet", "fluentd") in kinds and ("Elasticsearch", "zipbob-logs") in kinds
+    assert ("Elasticsearch", "zipbob-logs") in kinds and ("Kibana", "zipbob-logs") in kinds
+    assert ("HTTPRoute", "gateway") in kinds and ("Certificate", "zipbob-public") in kinds
+    assert not [o for o in rendered_overlays[overlay] if o["kind"] == "DaemonSet"], (
+        "the log agent is one per cluster (k8s/log-agent), not one per environment"
+    )
     assert ("PrometheusRule", "zipbob") in kinds
-    assert ("NetworkPolicy", "default-deny-ingress") in kinds
+    assert ("NetworkPolicy", "default-deny") in kinds
     assert not [o for o in rendered_overlays[overlay] if o["kind"] == "Secret"], (
         "secrets are referenced, never rendered from git"
     )
@@ -165,3 +171,35 @@ def test_every_kustomization_root_renders(render):
     )
     for root in roots:
         assert render(root), f"{root} renders nothing"
+
+
+def test_the_log_agent_validates(render):
+    objects = render(K8S / "log-agent")
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "DaemonSet"] == ["log-agent"]
+    for obj in objects:
+        if group_of(obj) in BUILT_IN_GROUPS:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        else:
+            schema = crd_schema(group_of(obj), obj["kind"], obj["apiVersion"].split("/")[1])
+            jsonschema.Draft7Validator(schema).validate(obj)
+
+
+def test_the_log_agent_is_least_privileged(render):
+    """One agent for the cluster that reads only ZipBob's namespaces, writes as a
+    create_doc user (never `elastic`), reads metadata only, at an ordinary priority."""
+    objects = render(K8S / "log-agent")
+    daemonset = next(o for o in objects if o["kind"] == "DaemonSet")
+    pod = daemonset["spec"]["template"]["spec"]
+    assert not pod.get("priorityClassName", "").startswith("system-")
+    config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]["fluent.conf"]
+    paths = re.findall(r"^\s*path (/var/log/containers/\S+)", config, re.MULTILINE)
+    assert paths and all(
+        re.fullmatch(r"/var/log/containers/\*_zipbob(-dev)?_\*\.log", p) for p in paths
+    )
+    users = re.findall(r"^\s*user (\S+)", config, re.MULTILINE)
+    assert users and set(users) == {"zipbob-log-writer"}, users
+    assert "elastic-user" not in str(daemonset)
+    role = next(o for o in objects if o["kind"] == "ClusterRole")
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in role["rules"])
+    container = pod["containers"][0]["securityContext"]
+    assert container["capabilities"]["drop"] == ["ALL"] and container["readOnlyRootFilesystem"]

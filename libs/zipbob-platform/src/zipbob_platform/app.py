@@ -140,6 +140,10 @@ def create_service_app(
             app.router.routes.append(route)
         for router in routers:
             app.include_router(router)
+        if docs:
+            from .openapi import install_openapi
+
+            install_openapi(app)
     else:
         from starlette.applications import Starlette
 

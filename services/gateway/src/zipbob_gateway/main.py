@@ -9,6 +9,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zipbob_platform.app import create_service_app, wrap_plain_asgi
 
+from .apidocs.views import install_api_document
+from .apidocs.views import router as docs_router
 from .auth.views import router as auth_router
 from .bootstrap import GatewayContainer, bootstrap, readiness
 from .control import is_control_path
@@ -44,10 +46,11 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
         settings,
         bootstrap=bootstrap,
         readiness=readiness,
-        routers=[auth_router],
+        routers=[auth_router, docs_router],
         verifier=lambda container: container.verifier,
         title="ZipBob gateway",
         docs=False,
         middleware=False,  # wrap_plain_asgi below covers the control app and the proxy
     )
+    install_api_document(control, settings)
     return wrap_plain_asgi(GatewayFront(control), settings)

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -21,7 +22,7 @@ from resizer_factories import jpeg_bytes, photo_like
 from zipbob_devkit.embedded import free_port
 from zipbob_platform.cloudevents import to_http_binary
 
-from .conftest import upload, uploaded_event
+from .conftest import EVENT_HEADERS, TEST_EVENT_SECRET, upload, uploaded_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,6 +39,7 @@ def start_resizer(settings: Any, port: int) -> subprocess.Popen[bytes]:
         "ZIPBOB_RABBITMQ__EXCHANGE": settings.rabbitmq.exchange,
         "ZIPBOB_RESULTS__DELIVERY": "rabbitmq",
         "ZIPBOB_LOGGING__LEVEL": "WARNING",
+        "ZIPBOB_EVENT_AUTH__SHARED_SECRET": TEST_EVENT_SECRET,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "zipbob_resizer"],
@@ -50,6 +52,7 @@ def start_resizer(settings: Any, port: int) -> subprocess.Popen[bytes]:
 def test_cold_start_to_first_event_handled(settings, s3):
     event = uploaded_event(upload(s3, jpeg_bytes(photo_like(1200, 800))))
     headers, body = to_http_binary(event)
+    headers.update(EVENT_HEADERS)
     port = free_port()
     started = time.monotonic()
     process = start_resizer(settings, port)
@@ -60,6 +63,9 @@ def test_cold_start_to_first_event_handled(settings, s3):
                 request = urllib.request.Request(f"http://127.0.0.1:{port}/", body, headers)
                 with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                     status = response.status
+                break
+            except urllib.error.HTTPError as refused:  # an answer, not "not up yet"
+                status = refused.code
                 break
             except OSError:
                 time.sleep(0.01)

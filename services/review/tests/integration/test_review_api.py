@@ -229,6 +229,7 @@ async def test_reading_an_unreviewed_product(client):
         "page": 1,
         "size": 20,
         "total": 0,
+        "total_exact": True,
         "sort": "newest",
         "next_cursor": None,
     }

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
+from zipbob_catalog.products import openapi as docs
 from zipbob_catalog.products import service
 from zipbob_catalog.products.cursor import encode_cursor
 from zipbob_catalog.products.presenter import (
@@ -85,7 +86,7 @@ async def _accepted_image(runtime: CatalogRuntime, form: MultipartForm) -> servi
     return service.AcceptedImage(spooled=spooled, header=header)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, **docs.CREATE_PRODUCT)
 async def create_product(
     request: Request, runtime: RuntimeDep, products: ProductsDep, seller: SellerDep
 ) -> Response:
@@ -156,7 +157,7 @@ def _if_none_match(request: Request) -> set[str]:
     return tags | {f"W/{tag}" for tag in tags if not tag.startswith("W/")}
 
 
-@router.get("")
+@router.get("", **docs.LIST_PRODUCTS)
 async def list_products(
     request: Request,
     runtime: RuntimeDep,
@@ -208,7 +209,7 @@ async def list_products(
     )
 
 
-@router.get("/{product_id}")
+@router.get("/{product_id}", **docs.GET_PRODUCT)
 async def get_product(
     product_id: str, request: Request, runtime: RuntimeDep, products: ProductsDep
 ) -> Response:
@@ -223,7 +224,7 @@ async def get_product(
     )
 
 
-@router.patch("/{product_id}")
+@router.patch("/{product_id}", **docs.UPDATE_PRODUCT)
 async def update_product(
     product_id: str, request: Request, runtime: RuntimeDep, products: ProductsDep, seller: SellerDep
 ) -> dict[str, Any]:
@@ -234,7 +235,7 @@ async def update_product(
     return product_json(product, runtime.store)
 
 
-@router.delete("/{product_id}", status_code=204)
+@router.delete("/{product_id}", status_code=204, **docs.DELETE_PRODUCT)
 async def delete_product(
     product_id: str, runtime: RuntimeDep, products: ProductsDep, user: SellerOrAdminDep
 ) -> Response:
@@ -247,7 +248,7 @@ async def delete_product(
     return Response(status_code=204)
 
 
-@router.post("/{product_id}/images", status_code=202)
+@router.post("/{product_id}/images", status_code=202, **docs.ADD_IMAGE)
 async def add_image(
     product_id: str, request: Request, runtime: RuntimeDep, products: ProductsDep, seller: SellerDep
 ) -> Response:

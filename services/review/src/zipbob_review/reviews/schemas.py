@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -63,6 +63,13 @@ class ReviewRead(ReviewBase):
     created_at: datetime
     updated_at: datetime
 
+    @field_validator("created_at", "updated_at", mode="after")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        # MongoDB hands datetimes back naive (they are stored in UTC): without the zone they
+        # are not RFC 3339 date-times, which the API document promises.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> ReviewRead:
         return cls(
@@ -82,6 +89,8 @@ class ReviewPage(ReviewBase):
     page: int
     size: int
     total: int
+    # Reviews are counted exactly (one product's reviews are few next to the catalog).
+    total_exact: bool = True
     sort: Sort = "newest"
     # Opaque keyset cursor for the page after this one; deep pages should follow it.
     next_cursor: str | None = None

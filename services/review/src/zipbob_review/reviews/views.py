@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from zipbob_platform.auth import Principal, require_principal
 
+from . import openapi as docs
 from .schemas import RatingSummary, ReviewCreate, ReviewPage, ReviewRead, ReviewUpdate, Sort
 from .service import (
     ReviewDeps,
@@ -35,7 +36,12 @@ Deps = Annotated[ReviewDeps, Depends(review_deps)]
 Caller = Annotated[Principal, Depends(require_principal)]
 
 
-@router.post("/api/products/{product_id}/reviews", status_code=201, response_model=ReviewRead)
+@router.post(
+    "/api/products/{product_id}/reviews",
+    status_code=201,
+    response_model=ReviewRead,
+    **docs.CREATE_REVIEW,
+)
 async def post_review(
     product_id: ProductId, payload: ReviewCreate, deps: Deps, who: Caller, response: Response
 ) -> ReviewRead:
@@ -51,7 +57,7 @@ async def post_review(
     return review
 
 
-@router.get("/api/products/{product_id}/reviews", response_model=ReviewPage)
+@router.get("/api/products/{product_id}/reviews", response_model=ReviewPage, **docs.LIST_REVIEWS)
 async def get_reviews(
     product_id: ProductId,
     deps: Deps,
@@ -74,18 +80,22 @@ async def get_reviews(
     )
 
 
-@router.get("/api/products/{product_id}/reviews/summary", response_model=RatingSummary)
+@router.get(
+    "/api/products/{product_id}/reviews/summary",
+    response_model=RatingSummary,
+    **docs.SUMMARY,
+)
 async def get_summary(product_id: ProductId, deps: Deps) -> RatingSummary:
     return await rating_summary(repository=deps.repository, cache=deps.cache, product_id=product_id)
 
 
-@router.get("/api/reviews/{review_id}", response_model=ReviewRead)
+@router.get("/api/reviews/{review_id}", response_model=ReviewRead, **docs.GET_REVIEW)
 async def get_review(review_id: ReviewId, deps: Deps) -> ReviewRead:
     """Not in the SPEC table; it is where a 201's Location points."""
     return await read_review(repository=deps.repository, review_id=review_id)
 
 
-@router.patch("/api/reviews/{review_id}", response_model=ReviewRead)
+@router.patch("/api/reviews/{review_id}", response_model=ReviewRead, **docs.UPDATE_REVIEW)
 async def patch_review(
     review_id: ReviewId, payload: ReviewUpdate, deps: Deps, who: Caller
 ) -> ReviewRead:
@@ -98,7 +108,7 @@ async def patch_review(
     )
 
 
-@router.delete("/api/reviews/{review_id}", status_code=204)
+@router.delete("/api/reviews/{review_id}", status_code=204, **docs.DELETE_REVIEW)
 async def remove_review(review_id: ReviewId, deps: Deps, who: Caller) -> Response:
     await delete_review(
         repository=deps.repository, cache=deps.cache, review_id=review_id, caller=who

@@ -1,0 +1,1 @@
+"""The public API document (`/api/openapi.json`) and its browsable page (`/api/docs`)."""
