@@ -43,6 +43,8 @@ SECRET_VALUES = {
     "ZIPBOB_S3__SECRET_ACCESS_KEY": "wJalrXUtnFEMIexample",
     "ZIPBOB_JWT__PRIVATE_KEYS": '[{"kid": "k1", "pem": "not parsed by the settings"}]',
     "ZIPBOB_WEB__SECRET_KEY": "a-long-random-csrf-signing-key",
+    "ZIPBOB_EDGE__PROXY_TOKEN": "a-long-random-proxy-token",
+    "ZIPBOB_WEB__GATEWAY_PROXY_TOKEN": "a-long-random-proxy-token",
 }
 
 

@@ -342,6 +342,9 @@ def secret_value(secret: str, key: str) -> str:
         "s3-secret-access-key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzipbobKEY",
         "events-token": "Zq3-events-4b1f9a0c",
         "web-secret-key": "Zq3-web-session-key-5d2c7e9a1f4b8c03",
+        # One value in two Secrets: the web console's credential at the gateway.
+        "edge-proxy-token": "Zq3-proxy-token-8e2b6d0f4a1c9e73",
+        "web-gateway-proxy-token": "Zq3-proxy-token-8e2b6d0f4a1c9e73",
     }
     assert key in values, f"no realistic value for key {key!r} of Secret {secret}: add one here"
     return values[key]

@@ -168,7 +168,17 @@ def base_env(profile: str, data_dir: Path) -> dict[str, str]:
     # Event receivers accept only senders that know this (zipbob_platform.event_auth); a
     # fresh one per run, shared by the relay, the resizer, the dispatcher and receivers.
     env.setdefault("ZIPBOB_EVENT_AUTH__SHARED_SECRET", secrets.token_urlsafe(32))
+    give_proxy_token(env)
     return env
+
+
+def give_proxy_token(env: dict[str, str]) -> None:
+    """The web console's credential at the gateway (every process here is 127.0.0.1, so an
+    address cannot say which hop to believe): one per run, the same for both; one already
+    in ``env`` (dev's .env) is kept."""
+    proxy_token = env.get("ZIPBOB_EDGE__PROXY_TOKEN") or secrets.token_urlsafe(32)
+    env.setdefault("ZIPBOB_EDGE__PROXY_TOKEN", proxy_token)
+    env.setdefault("ZIPBOB_WEB__GATEWAY_PROXY_TOKEN", proxy_token)
 
 
 def start_embedded(data_dir: Path, stack: Stack) -> dict[str, str]:
@@ -190,6 +200,7 @@ def start_services(
     """Every installed service (and the dispatcher), each waited for; returns their URLs."""
     log_dir = Path(env["ZIPBOB_DATA_DIR"]) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    give_proxy_token(env)  # also for callers that build their own env (tests/e2e/dev_stack.py)
     if profile != "local":
         _run_migrations(env, log_dir)
     urls: dict[str, str] = {}

@@ -57,7 +57,9 @@ async def bootstrap(settings: GatewaySettings) -> AsyncIterator[GatewayContainer
     engine = create_engine(settings.database_url, pool_size=settings.database.pool_size)
     client = create_redis(settings.redis)
     upstreams = {name: Upstream(name, cfg) for name, cfg in settings.upstreams.items()}
-    proxies = TrustedProxies(settings.edge.trusted_proxies)
+    proxies = TrustedProxies(
+        settings.edge.trusted_proxies, settings.edge.proxy_token.get_secret_value()
+    )
     management = ManagementServer(settings.management)
     passwords = PasswordHashing(settings.password_hashing)
     try:

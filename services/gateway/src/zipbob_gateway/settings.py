@@ -176,6 +176,10 @@ class EdgeSettings(Section):
     max_connections: int = Field(4096, ge=16)  # per process, then uvicorn answers 503
     # Peers whose X-Forwarded-For is believed (CIDRs): none locally, the ingress in k8s.
     trusted_proxies: list[str] = []
+    # A peer presenting this in X-ZipBob-Proxy-Token is trusted as the CIDRs above are,
+    # whatever its address: the web console (web.gateway_proxy_token, the same value), so
+    # each browser behind it keeps its own limits. Empty: no peer is trusted by credential.
+    proxy_token: SecretStr = SecretStr("")
     retry_after_seconds: int = Field(1, ge=1)
 
     @field_validator("trusted_proxies", mode="before")
@@ -229,6 +233,13 @@ class GatewaySettings(ServiceSettings):
             if route.upstream not in self.upstreams:
                 raise ValueError(f"route {route.id!r} names unknown upstream {route.upstream!r}")
         return self
+
+    def unused_sections(self) -> dict[str, str]:
+        unused = dict(super().unused_sections())
+        if not any(route.upstream == "web" for route in self.routes):
+            reason = "no route forwards to the web console (upstream web)"
+            unused["edge.proxy_token"] = reason
+        return unused
 
     @property
     def gateway_data_dir(self) -> Path:

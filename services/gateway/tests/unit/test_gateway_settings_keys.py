@@ -38,6 +38,7 @@ def test_shipped_config_loads_for_every_profile(tmp_path):
     prod_env = {
         "ZIPBOB_JWT__PRIVATE_KEYS": dump_private_keys([SigningKey.generate()]),
         "ZIPBOB_DATABASE__URL": "postgresql+asyncpg://gw:pw@db/gateway",
+        "ZIPBOB_EDGE__PROXY_TOKEN": "the-web-consoles-credential",
     }
     prod = load_settings("gateway", GatewaySettings, profile="prod", env=prod_env)
     assert prod.upstreams["catalog"].url == "http://catalog"
@@ -63,6 +64,7 @@ def test_bad_keys_and_unknown_upstreams_are_refused():
                 env={
                     "ZIPBOB_JWT__PRIVATE_KEYS": '[{"kid": "k", "pem": "nope"}]',
                     "ZIPBOB_DATABASE__URL": "postgresql+asyncpg://gw:pw@db/gateway",
+                    "ZIPBOB_EDGE__PROXY_TOKEN": "the-web-consoles-credential",
                 },
             )
         )

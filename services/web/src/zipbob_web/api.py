@@ -6,13 +6,18 @@ problem+json the API answered, so pages can show its ``detail`` and per-field me
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import httpx
+from starlette.types import Scope
 
 from zipbob_platform.context import current_request_id
 
+# The X-Forwarded-For chain of the browser request being served (see forwarded_chain).
+browser_forwarded_for: ContextVar[str | None] = ContextVar("browser_forwarded_for", default=None)
+PROXY_TOKEN_HEADER = "X-ZipBob-Proxy-Token"  # noqa: S105 - a header name
 FIELD_LABELS = {"display_name": "Name", "email": "Email", "password": "Password"}
 
 
@@ -70,8 +75,30 @@ def error_from(response: httpx.Response) -> ApiError:
     )
 
 
+def forwarded_chain(scope: Scope) -> str | None:
+    """The X-Forwarded-For of a browser request, to send back to the gateway with our calls.
+
+    Browsers reach the console only through the gateway (in Kubernetes its NetworkPolicy
+    admits the gateway and Prometheus, nothing else; compose publishes no port for it), and
+    the gateway never passes a client's own X-Forwarded-For on: it writes the chain it
+    vouches for, ending with its own peer (the browser, or the ingress in front of it). So
+    the header is the gateway's word. We hand it back whole rather than only its last hop:
+    behind an ingress the last hop is the ingress, and the gateway's walk over the whole
+    chain finds the same browser again. (In `make run` the console's port is open to any
+    local process, which could name its own address through it: a developer's machine.)"""
+    hops = [
+        hop.strip()
+        for name, value in scope["headers"]
+        if name == b"x-forwarded-for"
+        for hop in value.decode("latin-1").split(",")
+        if hop.strip()
+    ]
+    return ", ".join(hops) or None
+
+
 class GatewayClient:
-    def __init__(self, base_url: str, *, timeout: float) -> None:
+    def __init__(self, base_url: str, *, timeout: float, proxy_token: str = "") -> None:
+        self.proxy_token = proxy_token
         self.http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=5.0),
@@ -99,6 +126,13 @@ class GatewayClient:
             headers["X-Request-ID"] = request_id
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        forwarded_for = browser_forwarded_for.get()
+        if forwarded_for:
+            # On behalf of a browser: the gateway limits its address, not ours (it believes
+            # the header only with the token: edge.TrustedProxies).
+            headers["X-Forwarded-For"] = forwarded_for
+            if self.proxy_token:
+                headers[PROXY_TOKEN_HEADER] = self.proxy_token
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         return await self.http.request(
             method, path, params=clean, json=json, data=data, files=files, headers=headers

@@ -54,7 +54,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: WebSettings | None = None) -> FastAPI:
     settings = settings or load_settings("web", WebSettings)
-    gateway = GatewayClient(settings.web.gateway_url, timeout=settings.web.request_timeout_seconds)
+    gateway = GatewayClient(
+        settings.web.gateway_url,
+        timeout=settings.web.request_timeout_seconds,
+        proxy_token=settings.web.gateway_proxy_token.get_secret_value(),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

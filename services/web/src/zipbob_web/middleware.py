@@ -8,7 +8,7 @@ from http.cookies import CookieError, SimpleCookie
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .api import ApiError
+from .api import ApiError, browser_forwarded_for, forwarded_chain
 from .session import CookiePolicy, RefreshCoordinator, WebSession
 from .settings import WebSettings
 
@@ -89,6 +89,14 @@ class WebSessionMiddleware:
         if path.startswith(BARE_PATHS):
             await self.app(scope, receive, send)
             return
+        # Every API call made while serving this request names the browser to the gateway.
+        forwarded = browser_forwarded_for.set(forwarded_chain(scope))
+        try:
+            await self._with_session(scope, receive, send, path)
+        finally:
+            browser_forwarded_for.reset(forwarded)
+
+    async def _with_session(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         session: WebSession | None = None
         if not path.startswith(STATIC_PREFIX):
             session = WebSession.from_cookies(

@@ -34,6 +34,11 @@ class WebSection(Section):
     # it); on a developer's machine (local, test, dev) an empty value means one generated
     # once and kept under data_dir/web.
     secret_key: SecretStr = SecretStr("")
+    # Sent in X-ZipBob-Proxy-Token beside each browser's address, so the gateway keeps its
+    # per-address limits per browser, not one for the whole console. The gateway's
+    # edge.proxy_token, the same value (ZIPBOB_WEB__GATEWAY_PROXY_TOKEN; the launcher makes
+    # one per run). Empty: the gateway sees every console user as the console's address.
+    gateway_proxy_token: SecretStr = SecretStr("")
     max_upload_bytes: int = Field(20 * MIB, ge=1)
     page_size: int = Field(12, ge=1, le=100)
     poll_interval_ms: int = Field(1000, ge=200, le=60_000)

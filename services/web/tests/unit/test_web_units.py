@@ -11,7 +11,7 @@ import pytest
 
 from zipbob_platform.settings import ConfigError, load_settings
 from zipbob_web import csrf
-from zipbob_web.api import error_from
+from zipbob_web.api import GatewayClient, browser_forwarded_for, error_from, forwarded_chain
 from zipbob_web.catalog import pager, picture, stars
 from zipbob_web.middleware import content_security_policy
 from zipbob_web.pages import safe_next
@@ -108,10 +108,13 @@ def test_prod_refuses_to_start_without_a_secret_key(tmp_path):
     env = {"ZIPBOB_DATA_DIR": str(tmp_path)}
     with pytest.raises(ConfigError, match="ZIPBOB_WEB__SECRET_KEY"):
         load_settings("web", WebSettings, profile="prod", env=env)
+    # The gateway's credential for the console (the launcher passes one in dev).
+    env["ZIPBOB_WEB__GATEWAY_PROXY_TOKEN"] = "p" * 32
     prod = load_settings(
         "web", WebSettings, profile="prod", env={**env, "ZIPBOB_WEB__SECRET_KEY": "s" * 32}
     )
     assert prod.secure_cookies and prod.web.gateway_url == "http://gateway"
+    assert prod.web.gateway_proxy_token.get_secret_value() == "p" * 32
     dev = load_settings("web", WebSettings, profile="dev", env=env)  # one machine: generated
     assert dev.secure_cookies and len(dev.signing_key()) >= 32
     local = load_settings("web", WebSettings, profile="local", env=env)
@@ -159,3 +162,37 @@ def test_templates_escape_what_users_wrote():
         pictures=[picture({"id": "i", "status": "failed", "error": hostile})],
     )
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_the_browsers_chain_is_handed_back_whole():
+    scope = {
+        "headers": [
+            (b"x-forwarded-for", b"203.0.113.5, 10.1.2.3"),
+            (b"x-forwarded-for", b"127.0.0.1"),
+        ]
+    }
+    assert forwarded_chain(scope) == "203.0.113.5, 10.1.2.3, 127.0.0.1"
+    assert forwarded_chain({"headers": []}) is None
+
+
+async def test_calls_for_a_browser_carry_its_address_and_the_token():
+    seen: list[httpx.Headers] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(204)
+
+    client = GatewayClient("http://gateway.test", timeout=5, proxy_token="the-credential")
+    client.http = httpx.AsyncClient(
+        base_url="http://gateway.test", transport=httpx.MockTransport(record)
+    )
+    await client.call("GET", "/api/products")  # no browser request: the console's own call
+    forwarded = browser_forwarded_for.set("203.0.113.5, 127.0.0.1")
+    try:
+        await client.call("GET", "/api/products")
+    finally:
+        browser_forwarded_for.reset(forwarded)
+    await client.close()
+    assert "x-forwarded-for" not in seen[0] and "x-zipbob-proxy-token" not in seen[0]
+    assert seen[1]["x-forwarded-for"] == "203.0.113.5, 127.0.0.1"
+    assert seen[1]["x-zipbob-proxy-token"] == "the-credential"

@@ -1,7 +1,9 @@
 """What the gateway refuses before any work is done for a request (issue 12).
 
 - the client address: the peer, or from ``X-Forwarded-For`` only when the peer is a
-  configured trusted proxy (uvicorn's own handling is off, see zipbob_platform.server);
+  configured trusted proxy (uvicorn's own handling is off, see zipbob_platform.server) or
+  presents the proxy credential (``X-ZipBob-Proxy-Token``: the web console, whose address
+  proves nothing in `make run`, where every process is 127.0.0.1);
 - request bodies: counted as they stream, with an idle timeout, refused on methods that
   carry none; small ones read in full before an upstream connection is taken;
 - in-flight requests per client;
@@ -12,15 +14,28 @@ Head size and count are the HTTP server's job (zipbob_platform.http_limits).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ipaddress
 from collections.abc import AsyncIterator
 
+from prometheus_client import Counter
 from starlette.types import Message, Receive, Scope
+
+from zipbob_platform.metrics import get_or_create
 
 from ..settings import EdgeSettings
 
 NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 _MAX_CACHED_PEERS = 4096
+# The credential of a trusted first hop (the web console); never forwarded (headers.py).
+PROXY_TOKEN_HEADER = b"x-zipbob-proxy-token"
+
+proxy_token_ignored_total = get_or_create(
+    Counter,
+    "zipbob_proxy_token_ignored_total",
+    "Requests whose X-ZipBob-Proxy-Token was ignored (X-Forwarded-For not believed), by reason",
+    ("reason",),
+)
 
 
 class BodyTooLarge(Exception):
@@ -40,11 +55,32 @@ class RequestRefused(Exception):
 
 
 class TrustedProxies:
-    """Which peers may tell the gateway who the client is."""
+    """Which peers may tell the gateway who the client is: those in ``cidrs``, and any that
+    presents ``token`` in X-ZipBob-Proxy-Token (empty: no peer is trusted by credential)."""
 
-    def __init__(self, cidrs: list[str]) -> None:
+    def __init__(self, cidrs: list[str], token: str = "") -> None:
         self.networks = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
         self._verdicts: dict[str, bool] = {}
+        self._token = token.encode() if token else None
+        self._mismatch = proxy_token_ignored_total.labels("mismatch")
+        self._repeated = proxy_token_ignored_total.labels("repeated")
+
+    def vouched_by_token(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        """True when the head carries the configured token exactly once. Only a request that
+        carries the header pays for the (constant-time) compare; a wrong one is counted and
+        otherwise ignored, as if absent: the request goes on with the peer as its client."""
+        if self._token is None:
+            return False
+        presented = [value for name, value in headers if name == PROXY_TOKEN_HEADER]
+        if not presented:
+            return False
+        if len(presented) > 1:
+            self._repeated.inc()
+            return False
+        if hmac.compare_digest(presented[0], self._token):
+            return True
+        self._mismatch.inc()
+        return False
 
     def trusts(self, address: str) -> bool:
         verdict = self._verdicts.get(address)
@@ -67,7 +103,8 @@ class TrustedProxies:
         client = scope.get("client")
         peer = client[0] if client else "unknown"
         result = (peer, peer)
-        if self.networks and self.trusts(peer):
+        trusted = bool(self.networks) and self.trusts(peer)
+        if trusted or self.vouched_by_token(scope["headers"]):
             hops = [
                 hop.strip()
                 for name, value in scope["headers"]

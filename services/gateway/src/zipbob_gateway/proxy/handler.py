@@ -61,7 +61,9 @@ class ProxyApp:
         self.limiter = limiter
         self.max_body = settings.max_body_bytes
         edge = edge or EdgeSettings()
-        self.proxies = proxies or TrustedProxies(edge.trusted_proxies)
+        self.proxies = proxies or TrustedProxies(
+            edge.trusted_proxies, edge.proxy_token.get_secret_value()
+        )
         self.bodies = BodyReader(edge)
         self.buffer_body = edge.buffer_body_bytes
         self.in_flight = ConcurrencyLimiter(edge.client_concurrency)

@@ -20,6 +20,8 @@ HOP_BY_HOP = frozenset(
 # Replaced by the gateway's own values on the way up.
 _REPLACED_UPSTREAM = frozenset({"host", "traceparent", "tracestate", "x-request-id", "forwarded"})
 _FORWARDING = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+# Meant for the gateway alone (edge.TrustedProxies): never passed on, whatever its value.
+_GATEWAY_ONLY = frozenset({"x-zipbob-proxy-token"})
 # The gateway's server adds its own on the way down.
 _REPLACED_DOWNSTREAM = frozenset({"date", "server", "x-request-id"})
 
@@ -50,7 +52,7 @@ def upstream_request_headers(
         name = raw_name.decode("latin-1")
         if name == "host":
             host = raw_value.decode("latin-1")
-        if name in dropped or name in _FORWARDING:
+        if name in dropped or name in _FORWARDING or name in _GATEWAY_ONLY:
             continue
         out.append((name, raw_value.decode("latin-1")))
     out.append(("x-forwarded-for", forwarded_for or client_ip))
