@@ -5,7 +5,6 @@ unit tests of the dead-letter alerts; the AppProjects."""
 
 from __future__ import annotations
 
-import functools
 import re
 import shutil
 import subprocess
@@ -14,23 +13,12 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from deploy_render import render
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "config"
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
-
-
-@functools.cache
-def render(path: Path) -> list[dict]:
-    """Rendered once per module: the objects are read, never changed."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.fail("kubectl is needed to render the Kustomize overlays (apt-get install kubectl)")
-    out = subprocess.run(
-        [kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
 def merged(service: str, env: dict[str, str], files: dict[str, str] | None = None) -> dict:

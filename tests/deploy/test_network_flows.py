@@ -16,32 +16,17 @@ kube-prometheus-stack, the log agent), and outside clients by IP.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import itertools
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
+from deploy_render import render
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NAMESPACES = {"dev": "zipbob-dev", "prod": "zipbob"}
 _ip_counter = itertools.count(10)
-
-
-@functools.cache
-def render(path: Path) -> list[dict]:
-    """Rendered once per module: the objects are read, never changed."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.fail("kubectl is needed to render the Kustomize overlays (apt-get install kubectl)")
-    out = subprocess.run(
-        [kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
 @dataclass

@@ -10,14 +10,11 @@ together, so needs within a step are fine (controllers retry until the object ap
 
 from __future__ import annotations
 
-import functools
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
+from deploy_render import render
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PHASES = {"PreSync": 0, "Sync": 1, "PostSync": 2}
@@ -40,18 +37,6 @@ ALWAYS_THERE = {
     ("ClusterIssuer", "letsencrypt"),
     ("ClusterIssuer", "zipbob-internal-ca"),
 }
-
-
-@functools.cache
-def render(path: Path) -> list[dict]:
-    """Rendered once per module: the objects are read, never changed."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.fail("kubectl is needed to render the Kustomize overlays (apt-get install kubectl)")
-    out = subprocess.run(
-        [kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
 def step_of(obj: dict) -> tuple[int, int]:
