@@ -12,11 +12,10 @@ import logging
 
 from pydantic import ValidationError
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from zipbob_catalog.metrics import events_consumed_total
-from zipbob_catalog.outbox.models import ProcessedEvent
+from zipbob_catalog.outbox.processed import apply_once
 from zipbob_catalog.products.models import Product
 from zipbob_catalog.ratings.schemas import SUMMARY_CHANGED, RatingSummary
 from zipbob_platform.cloudevents import CloudEvent, InvalidEvent
@@ -56,18 +55,11 @@ async def apply_summary_event(
     except InvalidEvent:
         events_consumed_total.labels(event.type, "invalid").inc()
         raise
-    try:
-        async with sessions() as session, session.begin():
-            if await session.get(ProcessedEvent, event.id) is not None:
-                outcome = "duplicate"
-            else:
-                outcome = "applied" if await store_summary(session, summary) else "stale"
-                session.add(
-                    ProcessedEvent(event_id=event.id, event_type=event.type, outcome=outcome)
-                )
-    except IntegrityError:
-        outcome = "duplicate"  # another replica recorded the same event id concurrently
-    events_consumed_total.labels(event.type, outcome).inc()
+
+    async def apply(session: AsyncSession) -> str:
+        return "applied" if await store_summary(session, summary) else "stale"
+
+    outcome = await apply_once(sessions, event, apply)
     log.info(
         "rating summary v%d for product %s: %s",
         summary.version,

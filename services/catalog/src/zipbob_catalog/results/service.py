@@ -12,11 +12,10 @@ import logging
 import re
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from zipbob_catalog.db import utcnow
 from zipbob_catalog.metrics import events_consumed_total
-from zipbob_catalog.outbox.models import ProcessedEvent
+from zipbob_catalog.outbox.processed import apply_once
 from zipbob_catalog.products import repository
 from zipbob_catalog.ratings.service import SUMMARY_CHANGED, apply_summary_event
 from zipbob_catalog.results.schemas import FAILED, RESIZED, ImageFailed, ImageResized
@@ -68,18 +67,9 @@ async def apply_result(*, runtime: CatalogRuntime, event: CloudEvent) -> str:
     except InvalidEvent:
         events_consumed_total.labels(event.type, "invalid").inc()
         raise
-    try:
-        async with runtime.sessions() as session, session.begin():
-            if await session.get(ProcessedEvent, event.id) is not None:
-                outcome = "duplicate"
-            else:
-                outcome = await _update_image(session, result)
-                session.add(
-                    ProcessedEvent(event_id=event.id, event_type=event.type, outcome=outcome)
-                )
-    except IntegrityError:
-        outcome = "duplicate"  # another replica recorded the same event id concurrently
-    events_consumed_total.labels(event.type, outcome).inc()
+    outcome = await apply_once(
+        runtime.sessions, event, lambda session: _update_image(session, result)
+    )
     log.info(
         "result %s for image %s: %s",
         event.type.rsplit(".", 1)[-1],
