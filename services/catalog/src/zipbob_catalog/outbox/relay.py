@@ -24,6 +24,7 @@ from zipbob_catalog.outbox import repository
 from zipbob_catalog.outbox.publishers import Publisher
 from zipbob_catalog.outbox.writer import as_cloud_event
 from zipbob_catalog.settings import OutboxSettings
+from zipbob_platform.messaging.relay import drain as drain_relay
 
 log = logging.getLogger("zipbob.catalog.outbox")
 INITIAL_BACKOFF_SECONDS = 0.2
@@ -85,13 +86,7 @@ class OutboxRelay:
 
     async def drain(self, *, within_seconds: float = 30.0) -> None:
         """Publish until nothing is pending (tests, benchmarks, graceful shutdown)."""
-        async with asyncio.timeout(within_seconds):
-            while True:
-                delivered, error = await self.publish_once()
-                if error is not None:
-                    raise error
-                if delivered == 0:
-                    return
+        await drain_relay(self.publish_once, within_seconds=within_seconds)
 
     async def run_forever(self) -> None:
         backoff = 0.0

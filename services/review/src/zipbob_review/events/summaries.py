@@ -39,6 +39,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, new_event
+from zipbob_platform.messaging.relay import drain as drain_relay
 from zipbob_platform.settings import ConfigError
 
 from ..reviews.models import utc_now
@@ -173,13 +174,7 @@ class SummaryRelay:
 
     async def drain(self, *, within_seconds: float = 30.0) -> None:
         """Publish until nothing is flagged (tests, graceful shutdown)."""
-        async with asyncio.timeout(within_seconds):
-            while True:
-                delivered, error = await self.publish_once()
-                if error is not None:
-                    raise error
-                if delivered == 0:
-                    return
+        await drain_relay(self.publish_once, within_seconds=within_seconds)
 
     async def run_forever(self) -> None:
         loop = asyncio.get_running_loop()
