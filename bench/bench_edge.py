@@ -28,13 +28,13 @@ import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from bench_gateway import (
     PYTHON,
     cpu_seconds,
     free_port,
+    gateway_env,
     login,
     redis_url,
     spawn,
@@ -201,22 +201,14 @@ def main() -> None:
         log=tmp / "upstream.log",
     )
     port = free_port()
-    env = {
-        **os.environ,
-        "ZIPBOB_PROFILE": "local",
-        "ZIPBOB_CONFIG_DIR": str(REPO / "config"),
-        "ZIPBOB_DATA_DIR": str(tmp / "data"),
-        "ZIPBOB_GATEWAY_PORT": str(port),
-        "ZIPBOB_CATALOG_PORT": str(upstream_port),
-        "ZIPBOB_REVIEW_PORT": str(upstream_port),
-        "ZIPBOB_REDIS__URL": redis,
-        "ZIPBOB_REDIS__KEY_PREFIX": f"zipbob:bench-edge:{uuid.uuid4().hex[:8]}",
-        "ZIPBOB_RATE_LIMITS__CLIENTS__RATE_PER_SECOND": "1000000",
-        "ZIPBOB_RATE_LIMITS__CLIENTS__BURST": "1000000",
-        "ZIPBOB_LOGGING__ACCESS_LOG": "false",
-        "ZIPBOB_LOGGING__LEVEL": "WARNING",
-        "ZIPBOB_TRACING__SAMPLE_RATIO": "0.1",
-    }
+    env = gateway_env(
+        tmp,
+        port=port,
+        upstream_port=upstream_port,
+        redis=redis,
+        key_prefix="bench-edge",
+        extra={"ZIPBOB_LOGGING__ACCESS_LOG": "false", "ZIPBOB_LOGGING__LEVEL": "WARNING"},
+    )
     gateway = spawn([PYTHON, "-m", "zipbob_gateway"], core=0, env=env, log=tmp / "gateway.log")
     base = f"http://127.0.0.1:{port}"
     try:

@@ -225,9 +225,18 @@ def redis_url(tmp: Path) -> tuple[str, object | None]:
     return server.url, server
 
 
-def start_gateway(tmp: Path, *, upstream_port: int, redis: str, extra: dict[str, str]):
-    port = free_port()
-    env = {
+def gateway_env(
+    tmp: Path,
+    *,
+    port: int,
+    upstream_port: int,
+    redis: str,
+    key_prefix: str = "bench",
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a local-profile gateway proxying catalog and review to one
+    upstream (also bench_edge.py)."""
+    return {
         **os.environ,
         "ZIPBOB_PROFILE": "local",
         "ZIPBOB_CONFIG_DIR": str(REPO / "config"),
@@ -236,13 +245,18 @@ def start_gateway(tmp: Path, *, upstream_port: int, redis: str, extra: dict[str,
         "ZIPBOB_CATALOG_PORT": str(upstream_port),
         "ZIPBOB_REVIEW_PORT": str(upstream_port),
         "ZIPBOB_REDIS__URL": redis,
-        "ZIPBOB_REDIS__KEY_PREFIX": f"zipbob:bench:{uuid.uuid4().hex[:8]}",
+        "ZIPBOB_REDIS__KEY_PREFIX": f"zipbob:{key_prefix}:{uuid.uuid4().hex[:8]}",
         # Bench-only: the load comes from one user; the default 100 req/s would throttle it.
         "ZIPBOB_RATE_LIMITS__CLIENTS__RATE_PER_SECOND": "1000000",
         "ZIPBOB_RATE_LIMITS__CLIENTS__BURST": "1000000",
         "ZIPBOB_TRACING__SAMPLE_RATIO": "0.1",
-        **extra,
+        **(extra or {}),
     }
+
+
+def start_gateway(tmp: Path, *, upstream_port: int, redis: str, extra: dict[str, str]):
+    port = free_port()
+    env = gateway_env(tmp, port=port, upstream_port=upstream_port, redis=redis, extra=extra)
     process = spawn(
         [PYTHON, "-m", "zipbob_gateway"], core=0, env=env, log=tmp / f"gateway-{port}.log"
     )
