@@ -20,13 +20,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import boto3
 from PIL import Image
 
 from zipbob_devkit.embedded import free_port, start_s3
+from zipbob_devkit.testing import upload_original
 from zipbob_platform.cloudevents import new_event, to_http_binary
 from zipbob_platform.events import CATALOG_SOURCE, IMAGE_UPLOADED
 
@@ -100,22 +100,9 @@ def main() -> int:
         data = jpeg(1200, 800)
         figures = []
         for _ in range(args.runs):
-            product_id, image_id = f"p{uuid.uuid4().hex[:10]}", f"i{uuid.uuid4().hex[:10]}"
-            key = f"products/{product_id}/{image_id}/original"
-            client.put_object(Bucket="original-images", Key=key, Body=data)
+            uploaded = upload_original(client, data)
             event = new_event(
-                IMAGE_UPLOADED,
-                CATALOG_SOURCE,
-                {
-                    "product_id": product_id,
-                    "image_id": image_id,
-                    "seller_id": "seller-1",
-                    "bucket": "original-images",
-                    "key": key,
-                    "content_type": "image/jpeg",
-                    "bytes": len(data),
-                },
-                subject=image_id,
+                IMAGE_UPLOADED, CATALOG_SOURCE, uploaded, subject=uploaded["image_id"]
             )
             headers, body = to_http_binary(event)
             headers["X-ZipBob-Event-Token"] = SECRET

@@ -113,6 +113,23 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
+def upload_original(s3: Any, data: bytes) -> dict[str, Any]:
+    """Put ``data`` in the originals bucket the way the catalog does, for a new product and
+    image; returns the ``image.uploaded`` event data (the resizer tests and cold-start bench)."""
+    product_id, image_id = unique_name("p"), unique_name("i")
+    key = f"products/{product_id}/{image_id}/original"
+    s3.put_object(Bucket="original-images", Key=key, Body=data)
+    return {
+        "product_id": product_id,
+        "image_id": image_id,
+        "seller_id": "seller-1",
+        "bucket": "original-images",
+        "key": key,
+        "content_type": "image/jpeg",
+        "bytes": len(data),
+    }
+
+
 async def create_sql_database(backend: str, *, tmp_dir: Path) -> str:
     """A brand-new empty database on ``backend``; returns its SQLAlchemy async URL."""
     from sqlalchemy import text

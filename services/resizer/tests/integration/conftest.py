@@ -13,6 +13,7 @@ import pika
 import pytest
 
 from zipbob_devkit.testing import rabbitmq_url, s3_server, unique_name  # noqa: F401
+from zipbob_devkit.testing import upload_original as upload  # noqa: F401 (the suite's name)
 from zipbob_platform import events
 from zipbob_platform.cloudevents import (
     CloudEvent,
@@ -129,21 +130,6 @@ async def post(
 ) -> httpx.Response:
     headers, body = (to_http_structured if structured else to_http_binary)(event)
     return await client.post("/", content=body, headers=headers)
-
-
-def upload(s3: Any, data: bytes) -> dict[str, Any]:
-    product_id, image_id = unique_name("p"), unique_name("i")
-    key = f"products/{product_id}/{image_id}/original"
-    s3.put_object(Bucket="original-images", Key=key, Body=data)
-    return {
-        "product_id": product_id,
-        "image_id": image_id,
-        "seller_id": "seller-1",
-        "bucket": "original-images",
-        "key": key,
-        "content_type": "image/jpeg",
-        "bytes": len(data),
-    }
 
 
 def uploaded_event(data: dict[str, Any]) -> CloudEvent:
