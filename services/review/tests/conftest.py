@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
-from review_factories import CatalogStub, drop_database
+from review_factories import CatalogStub, drop_database, review_settings
 
 from zipbob_devkit.testing import unique_name
 
@@ -25,3 +25,20 @@ async def database(mongo_url, request):
     name = unique_name(f"zb_{request.module.__name__.rsplit('.', 1)[-1].removeprefix('test_')}")
     yield name
     await drop_database(mongo_url, name)
+
+
+@pytest.fixture
+def make_settings(mongo_url, redis_url, catalog, database):
+    """``make_settings(redis=None, **review)``: the suite's ReviewSettings for this test's
+    catalog stub (the module's own ``catalog`` fixture where it has one) and database."""
+
+    def build(redis: str | None = None, **review):
+        return review_settings(
+            mongo_url=mongo_url,
+            redis_url=redis or redis_url,
+            catalog_url=catalog.url,
+            database=database,
+            **review,
+        )
+
+    return build

@@ -11,7 +11,6 @@ from review_factories import (
     auth,
     metric_value,
     review_body,
-    review_settings,
     running_app,
 )
 
@@ -19,20 +18,6 @@ from zipbob_devkit.embedded import free_port
 from zipbob_devkit.faults import TcpProxy
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def make_settings(mongo_url, redis_url, catalog, database):
-    def build(redis: str | None = None, **review):
-        return review_settings(
-            mongo_url=mongo_url,
-            redis_url=redis or redis_url,
-            catalog_url=catalog.url,
-            database=database,
-            **review,
-        )
-
-    return build
 
 
 async def _post(client, product: str, user: str, rating: int) -> dict:

@@ -32,10 +32,8 @@ async def catalog():
 
 
 @pytest.fixture
-def settings(mongo_url, redis_url, catalog, database):
-    return review_settings(
-        mongo_url=mongo_url, redis_url=redis_url, catalog_url=catalog.url, database=database
-    )
+def settings(make_settings):
+    return make_settings()
 
 
 def assert_unavailable(response) -> dict:
