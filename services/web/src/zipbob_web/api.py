@@ -14,6 +14,7 @@ import httpx
 from starlette.types import Scope
 
 from zipbob_platform.context import current_request_id
+from zipbob_platform.forwarded import forwarded_hops
 
 # The X-Forwarded-For chain of the browser request being served (see forwarded_chain).
 browser_forwarded_for: ContextVar[str | None] = ContextVar("browser_forwarded_for", default=None)
@@ -86,14 +87,7 @@ def forwarded_chain(scope: Scope) -> str | None:
     behind an ingress the last hop is the ingress, and the gateway's walk over the whole
     chain finds the same browser again. (In `make run` the console's port is open to any
     local process, which could name its own address through it: a developer's machine.)"""
-    hops = [
-        hop.strip()
-        for name, value in scope["headers"]
-        if name == b"x-forwarded-for"
-        for hop in value.decode("latin-1").split(",")
-        if hop.strip()
-    ]
-    return ", ".join(hops) or None
+    return ", ".join(forwarded_hops(scope["headers"])) or None
 
 
 class GatewayClient:

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from prometheus_client import Counter
 from starlette.types import Message, Receive, Scope
 
+from zipbob_platform.forwarded import forwarded_hops
 from zipbob_platform.metrics import get_or_create
 
 from ..settings import EdgeSettings
@@ -105,13 +106,7 @@ class TrustedProxies:
         result = (peer, peer)
         trusted = bool(self.networks) and self.trusts(peer)
         if trusted or self.vouched_by_token(scope["headers"]):
-            hops = [
-                hop.strip()
-                for name, value in scope["headers"]
-                if name == b"x-forwarded-for"
-                for hop in value.decode("latin-1").split(",")
-                if hop.strip()
-            ]
+            hops = forwarded_hops(scope["headers"])
             if hops:
                 # Walk back from the nearest hop: the first address no trusted proxy vouches
                 # for is the client (anything left of it was written by the client itself).
