@@ -103,17 +103,7 @@ def image_row_json(row: Any, store: ObjectStore, *, prefix: str = "") -> dict[st
             error=values[f"{prefix}error"],
             store=store,
         )
-    return _image(
-        id=row.id,
-        status=row.status,
-        content_type=row.content_type,
-        size=row.bytes,
-        width=row.width,
-        height=row.height,
-        variants=row.variants,
-        error=row.error,
-        store=store,
-    )
+    return image_json(row, store)  # a row without prefix has the Image's attribute names
 
 
 def product_row_json(
