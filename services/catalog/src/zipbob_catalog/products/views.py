@@ -91,33 +91,30 @@ async def create_product(
     request: Request, runtime: RuntimeDep, products: ProductsDep, seller: SellerDep
 ) -> Response:
     content_type = request.headers.get("content-type", "")
+    form = None
     if content_type.startswith("multipart/form-data"):
         form = await read_multipart(
             request, limits=runtime.settings.uploads, file_fields=frozenset({IMAGE_FIELD})
         )
-        try:
+    elif not (content_type.startswith("application/json") or not content_type):
+        raise Problem(415, "send application/json, or multipart/form-data with an image")
+    try:
+        if form is not None:
             fields = _validated(ProductCreate, form.fields)
             accepted = await _accepted_image(runtime, form) if IMAGE_FIELD in form.files else None
-            product = await service.create_product(
-                products=products,
-                photos=_photos(runtime),
-                seller_id=seller.user_id,
-                fields=fields,
-                accepted=accepted,
-            )
-        finally:
-            form.discard()
-    elif content_type.startswith("application/json") or not content_type:
-        fields = _validated(ProductCreate, await _json_body(request))
+        else:
+            fields = _validated(ProductCreate, await _json_body(request))
+            accepted = None
         product = await service.create_product(
             products=products,
             photos=_photos(runtime),
             seller_id=seller.user_id,
             fields=fields,
-            accepted=None,
+            accepted=accepted,
         )
-    else:
-        raise Problem(415, "send application/json, or multipart/form-data with an image")
+    finally:
+        if form is not None:
+            form.discard()  # the spooled upload lives until the product is created
     return JSONResponse(
         product_json(product, runtime.store),
         status_code=201,
