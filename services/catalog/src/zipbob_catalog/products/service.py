@@ -182,6 +182,17 @@ def _check_owner(seller_id: str, principal: Principal, *, admin_allowed: bool) -
     raise NotOwner("only the seller who owns this product may change it")
 
 
+async def _owned_product(
+    tx: ProductTransaction, product_id: str, principal: Principal, *, admin_allowed: bool
+) -> Product:
+    """The product, locked for this transaction, if the principal may change it."""
+    product = await tx.product_for_update(product_id)
+    if product is None:
+        raise ProductNotFound(product_id)
+    _check_owner(product.seller_id, principal, admin_allowed=admin_allowed)
+    return product
+
+
 async def add_image(
     *,
     products: Products,
@@ -194,10 +205,7 @@ async def add_image(
 
     async def write(tx: ProductTransaction) -> Image:
         # Locked so a concurrent delete cannot slip between this check and our insert.
-        product = await tx.product_for_update(product_id)
-        if product is None:
-            raise ProductNotFound(product_id)
-        _check_owner(product.seller_id, principal, admin_allowed=False)
+        product = await _owned_product(tx, product_id, principal, admin_allowed=False)
         tx.add(image)
         _announce(tx, image=image, seller_id=product.seller_id)
         return image
@@ -240,10 +248,7 @@ async def update_product(
     *, products: Products, principal: Principal, product_id: str, changes: ProductUpdate
 ) -> Product:
     async with products.transaction() as tx:
-        product = await tx.product_for_update(product_id)
-        if product is None:
-            raise ProductNotFound(product_id)
-        _check_owner(product.seller_id, principal, admin_allowed=False)
+        product = await _owned_product(tx, product_id, principal, admin_allowed=False)
         updates = changes.model_dump(exclude_unset=True)
         price = updates.get("price", product.price)
         currency = updates.get("currency", product.currency)
@@ -266,10 +271,7 @@ async def delete_product(
     on_events_committed: Callable[[], None],
 ) -> None:
     async with products.transaction() as tx:
-        product = await tx.product_for_update(product_id)
-        if product is None:
-            raise ProductNotFound(product_id)
-        _check_owner(product.seller_id, principal, admin_allowed=True)
+        product = await _owned_product(tx, product_id, principal, admin_allowed=True)
         image_ids = [image.id for image in product.images]
         await tx.delete(product)
         # Consumers (resizer, review) remove the objects and reviews when this is published.
