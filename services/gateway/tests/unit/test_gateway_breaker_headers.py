@@ -25,7 +25,7 @@ def test_request_headers_drop_hop_by_hop_and_set_forwarding():
     out = dict(
         upstream_request_headers(
             incoming,
-            client_ip="198.51.100.7",
+            forwarded_for="198.51.100.7",
             scheme="https",
             request_id="rid",
             traceparent="00-gateway-span",
@@ -62,7 +62,7 @@ def test_response_headers_drop_hop_by_hop():
 def test_the_proxy_token_never_goes_upstream():
     out = upstream_request_headers(
         [(b"x-zipbob-proxy-token", b"the-credential"), (b"accept", b"*/*")],
-        client_ip="198.51.100.7",
+        forwarded_for="198.51.100.7",
         scheme="http",
         request_id="rid",
         traceparent=None,

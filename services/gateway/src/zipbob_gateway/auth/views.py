@@ -30,9 +30,9 @@ Components = Annotated[AuthComponents, Depends(_components)]
 
 def _client_ip(request: Request) -> str:
     """The address edge.TrustedProxies resolved (X-Forwarded-For only from trusted hops)."""
-    resolved: str | None = request.scope.get("zipbob.client_ip")
+    resolved: tuple[str, str] | None = request.scope.get("zipbob.client")
     if resolved:
-        return resolved
+        return resolved[0]
     return request.client.host if request.client else "unknown"
 
 

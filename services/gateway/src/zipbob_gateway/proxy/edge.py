@@ -117,7 +117,6 @@ class TrustedProxies:
                         break
                 result = (origin, ", ".join([*hops, peer]))
         scope["zipbob.client"] = result
-        scope["zipbob.client_ip"] = result[0]
         return result
 
 

@@ -178,11 +178,10 @@ class ProxyApp:
             target += "?" + query.decode("latin-1")
         headers = upstream_request_headers(
             scope["headers"],
-            client_ip=forwarded_for,
+            forwarded_for=forwarded_for,
             scheme=scope.get("scheme", "http"),
             request_id=scope.get("zipbob.request_id") or "",
             traceparent=current_traceparent(),
-            forwarded_for=forwarded_for,
         )
         attempts = 1 + upstream.settings.retries if method in IDEMPOTENT and not has_body else 1
         response: UpstreamResponse | None = None

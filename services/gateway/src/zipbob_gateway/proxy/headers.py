@@ -37,14 +37,14 @@ def _connection_named(headers: list[tuple[bytes, bytes]]) -> frozenset[str]:
 def upstream_request_headers(
     headers: list[tuple[bytes, bytes]],
     *,
-    client_ip: str,
+    forwarded_for: str,
     scheme: str,
     request_id: str,
     traceparent: str | None,
-    forwarded_for: str | None = None,
 ) -> list[tuple[str, str]]:
-    """``forwarded_for`` is the chain the gateway vouches for (edge.TrustedProxies); the
-    client's own X-Forwarded-For/-Proto/-Host are never passed on as they came."""
+    """``forwarded_for`` is the chain the gateway vouches for (edge.TrustedProxies.resolve:
+    the peer alone unless a trusted hop named the client); the client's own
+    X-Forwarded-For/-Proto/-Host are never passed on as they came."""
     dropped = HOP_BY_HOP | _REPLACED_UPSTREAM | _connection_named(headers)
     out: list[tuple[str, str]] = []
     host = None
@@ -55,7 +55,7 @@ def upstream_request_headers(
         if name in dropped or name in _FORWARDING or name in _GATEWAY_ONLY:
             continue
         out.append((name, raw_value.decode("latin-1")))
-    out.append(("x-forwarded-for", forwarded_for or client_ip))
+    out.append(("x-forwarded-for", forwarded_for))
     out.append(("x-forwarded-proto", scheme))
     if host:
         out.append(("x-forwarded-host", host))
