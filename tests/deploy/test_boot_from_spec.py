@@ -22,7 +22,6 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -35,11 +34,13 @@ import httpx
 import pytest
 import yaml
 
+from zipbob_devkit.embedded import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S = REPO_ROOT / "k8s"
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 OVERLAYS = ("dev", "prod")
-# dispatcher: its own image once helper "msg"'s package is merged (compose only, metrics on 8084).
+# dispatcher: its own image (services/dispatcher), compose only, metrics on 8084.
 SERVICE_PORTS = {
     "gateway": 8080,
     "catalog": 8081,
@@ -57,12 +58,6 @@ MARIADB = ("127.0.0.1", 3306)
 REDIS = ("127.0.0.1", 6379)
 RABBITMQ = ("127.0.0.1", 5672)
 PG_SCHEMES = ("postgresql", "postgres")
-
-# Workloads that fail today because of the services' settings code (helper "shape" fixes
-# them; the lead removes an entry once its fix is merged: strict, so a fix is noticed).
-# Entries: {workload id: "fixed by <helper>: <why>"}, each a strict xfail. Empty since main
-# has shape's migrations-only settings (the four k8s migrate Jobs were the last ones).
-CODE_SIDE_XFAIL: dict[str, str] = {}
 
 
 # --- what the image gives a container ----------------------------------------------------
@@ -449,12 +444,6 @@ def compile_like_the_image() -> None:
     )  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def rabbitmqctl(*args: str) -> None:
     command = shutil.which("rabbitmqctl")
     if command is None:
@@ -638,8 +627,6 @@ def report(request, outcomes: dict[str, Outcome], workloads: dict[str, Workload]
         o = outcomes.get(wid)
         label = f"{w.kind}/{w.name}" + (f" [{w.container}]" if w.container != w.name else "")
         result = o.result if o else "not started"
-        if wid in CODE_SIDE_XFAIL:
-            result += " (xfail: shape)"
         lines.append(f"{label:<48} {w.context:<8} {result:<24} {o.seconds if o else 0:6.1f}")
     table = "\n".join(lines)
     (root / "boot-table.txt").write_text(table + "\n")
@@ -648,14 +635,7 @@ def report(request, outcomes: dict[str, Outcome], workloads: dict[str, Workload]
     )
 
 
-def marks_for(w: Workload) -> list:
-    reason = CODE_SIDE_XFAIL.get(w.id)
-    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-
-
-@pytest.mark.parametrize(
-    "workload", [pytest.param(w, id=w.id, marks=marks_for(w)) for w in WORKLOADS]
-)
+@pytest.mark.parametrize("workload", [pytest.param(w, id=w.id) for w in WORKLOADS])
 def test_workload_boots_from_its_own_spec(boot, workload):
     assert workload.service in SERVICE_PORTS, (
         f"{workload.id}: project image zipbob-{workload.service} is unknown to the boot test; "
