@@ -115,17 +115,16 @@ def start_gateway(
     data_dir = tmp / unique_name("gw")
     data_dir.mkdir(parents=True)
     log = data_dir / "gateway.log"
-    full_env = service_env(
-        "gateway",
-        port=port,
-        data_dir=data_dir,
-        ZIPBOB_REDIS__URL=redis_url,
-        ZIPBOB_REDIS__KEY_PREFIX=unique_name("zbtest:sec"),
-        ZIPBOB_CATALOG_PORT=str(upstream_port),
-        ZIPBOB_REVIEW_PORT=str(upstream_port),
-        ZIPBOB_LOGGING__LEVEL="WARNING",
-        **{**TUNED, **(env or {})},  # a test's own env wins over TUNED
-    )
+    settings = {
+        "ZIPBOB_REDIS__URL": redis_url,
+        "ZIPBOB_REDIS__KEY_PREFIX": unique_name("zbtest:sec"),
+        "ZIPBOB_CATALOG_PORT": str(upstream_port),
+        "ZIPBOB_REVIEW_PORT": str(upstream_port),
+        "ZIPBOB_LOGGING__LEVEL": "WARNING",
+        **TUNED,
+        **(env or {}),  # a test's own settings win
+    }
+    full_env = service_env("gateway", port=port, data_dir=data_dir, **settings)
     full_env.pop("ZIPBOB_DATABASE__URL", None)
     with log.open("wb") as out:
         process = subprocess.Popen(
