@@ -6,10 +6,12 @@ import logging
 
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from zipbob_catalog.bootstrap import bootstrap, readiness
+from zipbob_catalog.products.fastpath import PublicReadFastPath
 from zipbob_catalog.products.views import router as products_router
 from zipbob_catalog.results.views import router as results_router
 from zipbob_catalog.settings import CatalogSettings, load_catalog_settings
@@ -46,4 +48,7 @@ def create_app(
         jwks_source=jwks_source,
         title="ZipBob catalog",
     )
+    # Innermost of the app's middleware: inside request id, tracing, logging and metrics,
+    # before FastAPI's routing (see products.fastpath).
+    app.user_middleware.append(Middleware(PublicReadFastPath))
     return app

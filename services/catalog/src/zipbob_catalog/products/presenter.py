@@ -1,7 +1,8 @@
 """Products and images as the JSON the API returns; variant URLs are presigned here.
 
-Two sources, one shape: ORM objects (after a write) and Core rows (the read path, which
-skips the ORM's identity map and relationship loading).
+Two sources, one shape: ORM objects (after a write) and rows of the read path (named
+tuples from products.rawread, or Core rows: the same attribute names), which skips the
+ORM's identity map and relationship loading.
 """
 
 from __future__ import annotations
@@ -91,16 +92,15 @@ def product_json(product: Product, store: ObjectStore) -> dict[str, Any]:
 
 def image_row_json(row: Any, store: ObjectStore, *, prefix: str = "") -> dict[str, Any]:
     if prefix:
-        values = row._mapping
         return _image(
-            id=values[f"{prefix}id"],
-            status=values[f"{prefix}status"],
-            content_type=values[f"{prefix}content_type"],
-            size=values[f"{prefix}bytes"],
-            width=values[f"{prefix}width"],
-            height=values[f"{prefix}height"],
-            variants=values[f"{prefix}variants"],
-            error=values[f"{prefix}error"],
+            id=getattr(row, f"{prefix}id"),
+            status=getattr(row, f"{prefix}status"),
+            content_type=getattr(row, f"{prefix}content_type"),
+            size=getattr(row, f"{prefix}bytes"),
+            width=getattr(row, f"{prefix}width"),
+            height=getattr(row, f"{prefix}height"),
+            variants=getattr(row, f"{prefix}variants"),
+            error=getattr(row, f"{prefix}error"),
             store=store,
         )
     return image_json(row, store)  # a row without prefix has the Image's attribute names
@@ -129,13 +129,14 @@ def version_token(row: Any, images: list[Any], *, image_prefix: str = "") -> str
     """What changes whenever the product's JSON changes (apart from URL signatures)."""
     parts = [row.id, str(row.updated_at), str(row.rating_version)]
     for image in images:
-        values = image._mapping
-        parts.append(f"{values[f'{image_prefix}id']}:{values[f'{image_prefix}updated_at']}")
+        parts.append(
+            f"{getattr(image, f'{image_prefix}id')}:{getattr(image, f'{image_prefix}updated_at')}"
+        )
     return "|".join(parts)
 
 
 def has_variants(images: list[Any], *, image_prefix: str = "") -> bool:
-    return any(image._mapping[f"{image_prefix}variants"] for image in images)
+    return any(getattr(image, f"{image_prefix}variants") for image in images)
 
 
 def weak_etag(*parts: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -36,6 +36,7 @@ from zipbob_catalog.products import search
 from zipbob_catalog.products.cursor import Cursor
 from zipbob_catalog.products.errors import InvalidCursor
 from zipbob_catalog.products.models import Image, Product
+from zipbob_catalog.products.rawread import RawStatement
 from zipbob_catalog.products.schemas import ProductQuery
 
 Reader = AsyncConnection  # what the read functions run on
@@ -294,12 +295,12 @@ async def _total(
     return int(counted), False
 
 
-_BROWSE: dict[tuple[Any, ...], Any] = {}
+_BROWSE: dict[tuple[Any, ...], RawStatement] = {}
 
 
 def _browse_statement(
     query: ProductQuery, *, sort: str, cursor: Cursor | None
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[RawStatement, dict[str, Any]]:
     """A listing without ``q``: the statement for this shape (filters present, sort,
     cursor or offset, size) is built once with bound parameters and reused, so a browse
     request neither constructs nor hashes a new statement tree."""
@@ -328,7 +329,7 @@ def _browse_statement(
         params["page_offset"] = (query.page - 1) * query.size
     statement = _BROWSE.get(shape)
     if statement is None:
-        statement = _BROWSE[shape] = _build_browse(shape)
+        statement = _BROWSE[shape] = RawStatement(_build_browse(shape))
     return statement, params
 
 
@@ -400,7 +401,7 @@ async def list_products(
             counted, estimated = await _total(session, dialect, filters, tokens)
     elif not tokens:
         statement, params = _browse_statement(query, sort=sort, cursor=cursor)
-        rows = list((await session.execute(statement, params)).all())
+        rows = await statement.fetch(session, params)
         if rows:
             counted, estimated = int(rows[0].total), False
         else:
@@ -462,14 +463,28 @@ def _aware(value: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
 
 
-async def images_of(session: Reader, product_ids: list[str]) -> dict[str, list[Row[Any]]]:
-    statement = (
-        select(*IMAGE_COLUMNS)
-        .where(Image.product_id.in_(product_ids))
-        .order_by(Image.product_id, Image.created_at)
-    )
-    found: dict[str, list[Row[Any]]] = {}
-    for row in (await session.execute(statement)).all():
+# Statement objects built once (an ``in_(ids)`` built anew per request cost more CPU than
+# the query: cache key, coercions, result-map adaptation),
+# one per page size, ``IN (:p0, ..., :pN)``, run on the driver (products.rawread).
+_IMAGES_OF: dict[int, RawStatement] = {}
+
+
+def _images_of(count: int) -> RawStatement:
+    statement = _IMAGES_OF.get(count)
+    if statement is None:
+        ids = [bindparam(f"p{i}", type_=Image.product_id.type) for i in range(count)]
+        statement = _IMAGES_OF[count] = RawStatement(
+            select(*IMAGE_COLUMNS)
+            .where(Image.product_id.in_(ids))
+            .order_by(Image.product_id, Image.created_at)
+        )
+    return statement
+
+
+async def images_of(session: Reader, product_ids: list[str]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    params = {f"p{i}": product_id for i, product_id in enumerate(product_ids)}
+    for row in await _images_of(len(product_ids)).fetch(session, params):
         found.setdefault(row.product_id, []).append(row)
     return found
 
@@ -477,7 +492,7 @@ async def images_of(session: Reader, product_ids: list[str]) -> dict[str, list[R
 IMAGE_PREFIX = "image_"
 # Built once with a bound parameter: every call reuses the same statement object (and so
 # SQLAlchemy's compiled form) instead of constructing and hashing a new one.
-_ONE = (
+_ONE = RawStatement(
     select(*PRODUCT_COLUMNS, *(c.label(f"{IMAGE_PREFIX}{c.key}") for c in IMAGE_COLUMNS))
     .outerjoin(Image, Image.product_id == Product.id)
     .where(Product.id == bindparam("product_id"))
@@ -485,13 +500,13 @@ _ONE = (
 )
 
 
-async def read_product(session: Reader, product_id: str) -> tuple[Row[Any], list[Any]] | None:
+async def read_product(session: Reader, product_id: str) -> tuple[Any, list[Any]] | None:
     """A product row and its image rows in one round trip, or None."""
-    rows = (await session.execute(_ONE, {"product_id": product_id})).all()
+    rows = await _ONE.fetch(session, {"product_id": product_id})
     if not rows:
         return None
-    images = [row for row in rows if row._mapping[f"{IMAGE_PREFIX}id"] is not None]
-    return cast("Row[Any]", rows[0]), images
+    images = [row for row in rows if row.image_id is not None]
+    return rows[0], images
 
 
 async def get_product(

@@ -136,22 +136,92 @@ def _url_epoch(runtime: CatalogRuntime) -> str:
     return str(int(time.time()) // half_life)
 
 
-def _cached_json(request: Request, etag: str, body: Callable[[], Any]) -> Response:
+def _cached_json(if_none_match: str | None, etag: str, body: Callable[[], Any]) -> Response:
     """The body as JSON with its ETag, or a bodiless 304 when the client has it already
     (then the body is never built)."""
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    if etag in _if_none_match(request):
+    if etag in _if_none_match(if_none_match):
         return Response(status_code=304, headers=headers)
     return Response(_dumps(body()), media_type="application/json", headers=headers)
 
 
-def _if_none_match(request: Request) -> set[str]:
-    raw = request.headers.get("if-none-match")
+def _if_none_match(raw: str | None) -> set[str]:
     if not raw:
         return set()
     tags = {tag.strip() for tag in raw.split(",")}
     # Weak comparison (RFC 9110 13.1.2): W/"x" and "x" are the same validator.
     return tags | {f"W/{tag}" for tag in tags if not tag.startswith("W/")}
+
+
+def list_query(
+    *,
+    q: str | None = None,
+    category: str | None = None,
+    seller_id: str | None = None,
+    min_rating: Decimal | None = None,
+    page: int = 1,
+    size: int = 20,
+    sort: ProductSort | None = None,
+    cursor: str | None = None,
+) -> ProductQuery:
+    return ProductQuery(
+        q=q,
+        category=category,
+        seller_id=seller_id,
+        min_rating=min_rating,
+        page=page,
+        size=size,
+        sort=sort or ("relevance" if q else "newest"),
+        cursor=cursor,
+    )
+
+
+async def list_response(
+    runtime: CatalogRuntime, products: SqlProducts, query: ProductQuery, if_none_match: str | None
+) -> Response:
+    """GET /api/products once its parameters are valid (here and in products.fastpath)."""
+    result = await service.list_products(products=products, query=query)
+    store = runtime.store
+    page_number = result.page
+    size = query.size
+    next_cursor = (
+        encode_cursor(result.next_cursor, scope=query.scope()) if result.next_cursor else None
+    )
+    tokens = [str(result.total), str(result.total_exact), next_cursor or "", str(page_number)]
+    for row in result.rows:
+        images = result.images.get(row.id, [])
+        tokens.append(version_token(row, images))
+        if has_variants(images):
+            tokens.append(_url_epoch(runtime))
+    return _cached_json(
+        if_none_match,
+        weak_etag(*tokens),
+        lambda: {
+            "items": [
+                product_row_json(row, result.images.get(row.id, []), store) for row in result.rows
+            ],
+            "page": page_number,
+            "size": size,
+            "total": result.total,
+            "total_exact": result.total_exact,
+            "next_cursor": next_cursor,
+        },
+    )
+
+
+async def product_response(
+    runtime: CatalogRuntime, products: SqlProducts, product_id: str, if_none_match: str | None
+) -> Response:
+    """GET /api/products/{product_id} (here and in products.fastpath)."""
+    row, images = await service.get_product(products=products, product_id=product_id)
+    tokens = [version_token(row, images, image_prefix=IMAGE_PREFIX)]
+    if has_variants(images, image_prefix=IMAGE_PREFIX):
+        tokens.append(_url_epoch(runtime))
+    return _cached_json(
+        if_none_match,
+        weak_etag(*tokens),
+        lambda: product_row_json(row, images, runtime.store, image_prefix=IMAGE_PREFIX),
+    )
 
 
 @router.get("", **docs.LIST_PRODUCTS)
@@ -168,56 +238,27 @@ async def list_products(
     sort: Annotated[ProductSort | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
-    query = ProductQuery(
+    # Plain requests never get here: products.fastpath answers them before FastAPI's
+    # routing; this route serves the rest (odd parameters, HEAD) and the OpenAPI document.
+    query = list_query(
         q=q,
         category=category,
         seller_id=seller_id,
         min_rating=min_rating,
         page=page,
         size=size,
-        sort=sort or ("relevance" if q else "newest"),
+        sort=sort,
         cursor=cursor,
     )
-    result = await service.list_products(products=products, query=query)
-    store = runtime.store
-    page_number = result.page
-    next_cursor = (
-        encode_cursor(result.next_cursor, scope=query.scope()) if result.next_cursor else None
-    )
-    tokens = [str(result.total), str(result.total_exact), next_cursor or "", str(page_number)]
-    for row in result.rows:
-        images = result.images.get(row.id, [])
-        tokens.append(version_token(row, images))
-        if has_variants(images):
-            tokens.append(_url_epoch(runtime))
-    return _cached_json(
-        request,
-        weak_etag(*tokens),
-        lambda: {
-            "items": [
-                product_row_json(row, result.images.get(row.id, []), store) for row in result.rows
-            ],
-            "page": page_number,
-            "size": size,
-            "total": result.total,
-            "total_exact": result.total_exact,
-            "next_cursor": next_cursor,
-        },
-    )
+    return await list_response(runtime, products, query, request.headers.get("if-none-match"))
 
 
 @router.get("/{product_id}", **docs.GET_PRODUCT)
 async def get_product(
     product_id: str, request: Request, runtime: RuntimeDep, products: ProductsDep
 ) -> Response:
-    row, images = await service.get_product(products=products, product_id=product_id)
-    tokens = [version_token(row, images, image_prefix=IMAGE_PREFIX)]
-    if has_variants(images, image_prefix=IMAGE_PREFIX):
-        tokens.append(_url_epoch(runtime))
-    return _cached_json(
-        request,
-        weak_etag(*tokens),
-        lambda: product_row_json(row, images, runtime.store, image_prefix=IMAGE_PREFIX),
+    return await product_response(
+        runtime, products, product_id, request.headers.get("if-none-match")
     )
 
 
