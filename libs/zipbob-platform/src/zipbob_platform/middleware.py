@@ -20,7 +20,8 @@ error_log = logging.getLogger("zipbob.errors")
 _QUIET_PATHS = frozenset({"/metrics", "/healthz/live", "/healthz/ready"})
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header in an ASGI scope (name in lower case), or None."""
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))
@@ -37,12 +38,12 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = accept_request_id(_header(scope, b"x-request-id"))
+        request_id = accept_request_id(header(scope, b"x-request-id"))
         token = request_id_var.set(request_id)
         # The incoming request id travels on to upstreams the gateway proxies to.
         scope["zipbob.request_id"] = request_id
         parent = None
-        traceparent = _header(scope, b"traceparent")
+        traceparent = header(scope, b"traceparent")
         if traceparent:
             parent = extract_context({"traceparent": traceparent})
         started = time.perf_counter()

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zipbob_catalog.products import views
 from zipbob_catalog.products.schemas import ProductQuery, ProductSort
+from zipbob_platform.middleware import header
 
 PREFIX = "/api/products"
 LIST_ROUTE = PREFIX
@@ -59,13 +60,6 @@ def plain_list_query(raw: bytes) -> ProductQuery | None:
         else:
             return None  # min_rating (a Decimal), an unknown name, an unknown sort
     return views.list_query(**values)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 def _handler_for(app: Any, exc: Exception) -> Any:
@@ -107,7 +101,7 @@ class PublicReadFastPath:
             return
         app = scope["app"]
         container = app.state.container
-        if_none_match = _header(scope, b"if-none-match")
+        if_none_match = header(scope, b"if-none-match")
         try:
             if query is not None:
                 response = await views.list_response(
