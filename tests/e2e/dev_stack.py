@@ -111,7 +111,6 @@ def start_dev_stack(
             "ZIPBOB_REDIS__URL": f"redis://127.0.0.1:{p['redis']}/0",
             "ZIPBOB_RABBITMQ__URL": f"amqp://guest:guest@127.0.0.1:{p['rabbitmq']}/%2F",
             "ZIPBOB_RABBITMQ__EXCHANGE": stack.exchange,
-            "ZIPBOB_REVIEW__EVENTS__RABBITMQ__EXCHANGE": stack.exchange,
             "ZIPBOB_S3__ENDPOINT_URL": f"http://127.0.0.1:{p['s3']}",
             "ZIPBOB_S3__ACCESS_KEY_ID": embedded.LOCAL_S3_KEY,
             "ZIPBOB_S3__SECRET_ACCESS_KEY": embedded.LOCAL_S3_SECRET,

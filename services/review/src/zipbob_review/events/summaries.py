@@ -255,12 +255,7 @@ def start_summary_relay(
     else:
         from zipbob_platform.messaging import Broker, ConfirmedPublisher
 
-        broker = Broker(
-            url=settings.rabbitmq.url.get_secret_value(),
-            exchange=settings.review.events.rabbitmq.exchange,
-            heartbeat_seconds=settings.rabbitmq.heartbeat_seconds,
-        )
-        publisher = ConfirmedPublisher(broker)
+        publisher = ConfirmedPublisher(Broker.from_settings(settings.rabbitmq))
     relay = SummaryRelay(
         repository=deps.repository, intents=intents, publisher=publisher, settings=summaries
     )
