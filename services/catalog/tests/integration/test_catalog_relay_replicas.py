@@ -177,12 +177,8 @@ async def test_standalone_relay_process_starts_drains_and_stops(
         "ZIPBOB_LOGGING__LEVEL": "WARNING",
     }
     env.pop("ZIPBOB_DATABASE__URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "zipbob_catalog.relay"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    relay = [sys.executable, "-m", "zipbob_catalog.relay"]
+    process = subprocess.Popen(relay, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         async with asyncio.timeout(60):
             while await _pending(sessions):
