@@ -28,13 +28,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 import yaml
 
 from zipbob_devkit.embedded import free_port
+from zipbob_devkit.testing import add_rabbitmq_vhost, delete_rabbitmq_vhost, rabbitmq_vhost_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S = REPO_ROOT / "k8s"
@@ -381,7 +382,7 @@ def translate_url(match: re.Match[str], context: str, servers: LocalServers) -> 
     if scheme == "redis" and short == "redis":
         return f"redis://{REDIS[0]}:{REDIS[1]}{parts.path or '/0'}"
     if scheme.startswith("amqp") and short == "rabbitmq":
-        return f"amqp://guest:guest@{RABBITMQ[0]}:{RABBITMQ[1]}/{quote(servers.vhost, safe='')}"
+        return rabbitmq_vhost_url(servers.vhost, host=RABBITMQ[0], port=RABBITMQ[1])
     if scheme == "mongodb" and short.startswith("mongodb"):
         mongo = urlsplit(servers.mongo_url)
         return urlunsplit(("mongodb", mongo.netloc, parts.path or "/", "directConnection=true", ""))
@@ -442,13 +443,6 @@ def compile_like_the_image() -> None:
         [sys.executable, "-m", "compileall", "-q", "-j", "0", str(site), *sources],
         capture_output=True, timeout=600, check=False,
     )  # fmt: skip
-
-
-def rabbitmqctl(*args: str) -> None:
-    command = shutil.which("rabbitmqctl")
-    if command is None:
-        pytest.fail("rabbitmqctl is needed to give this run its own RabbitMQ vhost")
-    subprocess.run([command, "-q", *args], check=True, capture_output=True, timeout=60)
 
 
 async def sql(statements: list[str]) -> list[list[str]]:
@@ -568,8 +562,7 @@ def boot(request, s3_server, mongo_url, tmp_path_factory):
     servers = LocalServers(run, f"zipbob-boot-{run}", s3_server.url, mongo_url, ports)
     root = tmp_path_factory.mktemp("boot")
     compile_like_the_image()
-    rabbitmqctl("add_vhost", servers.vhost)
-    rabbitmqctl("set_permissions", "-p", servers.vhost, "guest", ".*", ".*", ".*")
+    add_rabbitmq_vhost(servers.vhost, host=RABBITMQ[0], port=RABBITMQ[1])
     by_context: dict[str, list[Workload]] = {}
     for w in WORKLOADS:
         by_context.setdefault(w.context, []).append(w)
@@ -618,7 +611,7 @@ def boot(request, s3_server, mongo_url, tmp_path_factory):
         stop(processes)
         report(request, outcomes, workloads, root)
         asyncio.run(sql([f"DROP DATABASE IF EXISTS `{db}`" for db in sorted(servers.databases)]))
-        rabbitmqctl("delete_vhost", servers.vhost)
+        delete_rabbitmq_vhost(servers.vhost)
 
 
 def report(request, outcomes: dict[str, Outcome], workloads: dict[str, Workload], root: Path):

@@ -2,8 +2,11 @@
 
 PostgreSQL (gateway), MariaDB (catalog), Redis and RabbitMQ are the real ones; the S3
 endpoint is moto's server and MongoDB is nx-27017, since neither MinIO nor MongoDB can
-run here. Every dependency is reached through a TcpProxy so tests can make it vanish
-and come back with its state intact. Used by the e2e fault tests and `bench_platform`.
+run here. Each stack has databases and a RabbitMQ vhost of its own, so the configuration's
+fixed queue names never meet another stack's (two at once would take each other's
+messages); ``stop()`` drops them. Every dependency is reached through a TcpProxy so tests
+can make it vanish and come back with its state intact.
+Used by the e2e fault tests and `bench_platform`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from pathlib import Path
 
 from zipbob_devkit import embedded, launcher
 from zipbob_devkit.faults import TcpProxy
-from zipbob_devkit.testing import create_sql_database, drop_sql_database, unique_name
+from zipbob_devkit.testing import (
+    add_rabbitmq_vhost,
+    create_sql_database,
+    delete_rabbitmq_vhost,
+    drop_sql_database,
+    rabbitmq_vhost_url,
+    unique_name,
+)
 
 REDIS_PORT = 6379
 RABBITMQ_PORT = 5672
@@ -33,7 +43,7 @@ class DevStack:
     proxies: dict[str, TcpProxy] = field(default_factory=dict)
     processes: launcher.Stack = field(default_factory=launcher.Stack)
     databases: list[tuple[str, str]] = field(default_factory=list)
-    exchange: str = ""
+    vhost: str = ""  # RabbitMQ's, this stack's only
 
     @property
     def log_dir(self) -> Path:
@@ -68,6 +78,8 @@ class DevStack:
             proxy.stop()
         for backend, url in self.databases:
             asyncio.run(drop_sql_database(backend, url))
+        if self.vhost:
+            delete_rabbitmq_vhost(self.vhost)
 
 
 def _signing_keys() -> str:
@@ -97,7 +109,8 @@ def start_dev_stack(
         gateway_db = asyncio.run(create_sql_database("postgresql", tmp_dir=data_dir))
         catalog_db = asyncio.run(create_sql_database("mariadb", tmp_dir=data_dir))
         stack.databases = [("postgresql", gateway_db), ("mariadb", catalog_db)]
-        stack.exchange = unique_name("zipbob.events.e2e")
+        stack.vhost = unique_name("zipbob-e2e")
+        add_rabbitmq_vhost(stack.vhost, port=RABBITMQ_PORT)
         ports = {name: embedded.free_port() for name in launcher.DEFAULT_PORTS}
         p = {name: proxy.port for name, proxy in stack.proxies.items()} if proxied else ports_of
         env = {
@@ -109,9 +122,7 @@ def start_dev_stack(
             "ZIPBOB_GATEWAY_DATABASE__URL": gateway_db,
             "ZIPBOB_CATALOG_DATABASE__URL": catalog_db,
             "ZIPBOB_REDIS__URL": f"redis://127.0.0.1:{p['redis']}/0",
-            "ZIPBOB_RABBITMQ__URL": f"amqp://guest:guest@127.0.0.1:{p['rabbitmq']}/%2F",
-            "ZIPBOB_RABBITMQ__EXCHANGE": stack.exchange,
-            "ZIPBOB_REVIEW__EVENTS__RABBITMQ__EXCHANGE": stack.exchange,
+            "ZIPBOB_RABBITMQ__URL": rabbitmq_vhost_url(stack.vhost, port=p["rabbitmq"]),
             "ZIPBOB_S3__ENDPOINT_URL": f"http://127.0.0.1:{p['s3']}",
             "ZIPBOB_S3__ACCESS_KEY_ID": embedded.LOCAL_S3_KEY,
             "ZIPBOB_S3__SECRET_ACCESS_KEY": embedded.LOCAL_S3_SECRET,

@@ -6,13 +6,13 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+
+from zipbob_devkit.testing import rabbitmqctl
 
 from .client import ApiClient, User
 from .dev_stack import DevStack, start_dev_stack
@@ -36,6 +36,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     )
     yield stack
     stack.stop()
+    assert stack.vhost not in rabbitmqctl("list_vhosts", "--no-table-headers").split()
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,24 @@ def assert_ready(api: ApiClient, product_id: str, *, timeout: float = 60.0) -> d
     for image in product["images"]:
         assert set(image["variants"]) == {"thumbnail", "medium", "large"}
     return product
+
+
+def test_the_stack_keeps_its_queues_in_a_vhost_of_its_own(dev: DevStack):
+    """Two dev stacks at once (e2e and a benchmark) must not take each other's messages:
+    the configuration's fixed queue names live in this stack's vhost."""
+    expected = {
+        "resizer.image-uploaded",
+        "resizer.product-deleted",
+        "catalog.image-results",
+        "review.product-deleted",
+    }
+
+    def queues() -> set[str]:
+        listing = rabbitmqctl("list_queues", "-p", dev.vhost, "--no-table-headers", "name")
+        return set(listing.split())
+
+    assert dev.vhost not in ("", "/")
+    assert eventually(lambda: expected <= queues(), timeout=30), queues()
 
 
 def test_journey_and_one_trace_through_the_broker(api: ApiClient, seller: User, dev: DevStack):
@@ -102,26 +121,16 @@ def test_journey_and_one_trace_through_the_broker(api: ApiClient, seller: User, 
     assert eventually(gone, timeout=30), "objects or reviews outlived the deleted product"
 
 
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
 @contextlib.contextmanager
 def broker_down(dev: DevStack) -> Iterator[None]:
-    """The real broker stopped where rabbitmqctl runs here; where RabbitMQ lives in a
-    container (make test on a laptop with Docker), every connection to it cut instead."""
-    if shutil.which("rabbitmqctl"):
-        rabbitmqctl("stop_app")
-        try:
-            yield
-        finally:
-            rabbitmqctl("start_app")
-    else:
-        dev.proxies["rabbitmq"].cut()
-        try:
-            yield
-        finally:
-            dev.proxies["rabbitmq"].restore()
+    """Every connection to the broker cut and new ones refused, at this stack's proxy: to
+    the services the same as a stopped broker, without stopping the shared one under
+    every other run (each stack has its own vhost, but stop_app would take them all)."""
+    dev.proxies["rabbitmq"].cut()
+    try:
+        yield
+    finally:
+        dev.proxies["rabbitmq"].restore()
 
 
 def test_rabbitmq_stopped_during_registrations(api: ApiClient, seller: User, dev: DevStack):

@@ -19,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
+from urllib.parse import quote
 
 import pytest
 
@@ -114,6 +117,34 @@ def signer() -> TokenSigner:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def rabbitmqctl(*args: str) -> str:
+    """Run ``rabbitmqctl -q`` on the local broker (here RabbitMQ runs locally); its output."""
+    command = shutil.which("rabbitmqctl")
+    if command is None:
+        raise RuntimeError("rabbitmqctl is needed to give this run its own RabbitMQ vhost")
+    done = subprocess.run(
+        [command, "-q", *args], check=True, capture_output=True, text=True, timeout=60
+    )
+    return done.stdout
+
+
+def add_rabbitmq_vhost(vhost: str, *, host: str = "127.0.0.1", port: int = 5672) -> str:
+    """A RabbitMQ vhost of this run only, so the configuration's fixed queue and exchange
+    names cannot meet another run's; guest gets every permission there. Returns its AMQP
+    URL; ``delete_rabbitmq_vhost`` removes it with all its queues."""
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    return rabbitmq_vhost_url(vhost, host=host, port=port)
+
+
+def rabbitmq_vhost_url(vhost: str, *, host: str = "127.0.0.1", port: int = 5672) -> str:
+    return f"amqp://guest:guest@{host}:{port}/{quote(vhost, safe='')}"
+
+
+def delete_rabbitmq_vhost(vhost: str) -> None:
+    rabbitmqctl("delete_vhost", vhost)
 
 
 async def eventually(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -121,6 +121,17 @@ def to_http_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
         headers["content-type"] = content_type
     _add_trace_header(event, headers)
     return headers, _encode_data(event)
+
+
+# What a sender adds to an event's HTTP request beyond the binding: its credential
+# (zipbob_platform.event_auth), or a signature computed over the event.
+EventHeaders = Callable[[CloudEvent], Mapping[str, str]]
+
+
+def static_headers(headers: Mapping[str, str]) -> EventHeaders:
+    """The ``EventHeaders`` hook for a credential that is the same for every event."""
+    fixed = dict(headers)
+    return lambda _event: fixed
 
 
 def _add_trace_header(event: CloudEvent, headers: dict[str, str]) -> None:

@@ -10,6 +10,7 @@ from zipbob_catalog.outbox.relay import OutboxRelay
 from zipbob_catalog.results.consumer import ResultsConsumer
 from zipbob_catalog.runtime import CatalogRuntime
 from zipbob_catalog.sweeper import OrphanSweeper
+from zipbob_platform.cloudevents import static_headers
 from zipbob_platform.event_auth import outgoing_headers
 
 
@@ -17,7 +18,7 @@ def make_publisher(runtime: CatalogRuntime) -> Publisher:
     settings = runtime.settings
     if settings.outbox.transport == "http":
         return HttpSinkPublisher(
-            settings.outbox, auth_headers=outgoing_headers(settings.event_auth)
+            settings.outbox, event_headers=static_headers(outgoing_headers(settings.event_auth))
         )
     return RabbitPublisher(settings.rabbitmq)
 

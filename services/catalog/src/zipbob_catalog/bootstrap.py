@@ -42,6 +42,18 @@ async def bootstrap(settings: CatalogSettings) -> AsyncIterator[CatalogContainer
         await runtime.close()
 
 
+def relay_only(settings: CatalogSettings) -> CatalogSettings:
+    """The settings of ``python -m zipbob_catalog.relay``: the outbox relay on, the other
+    background workers (results consumer, sweeper) off."""
+    return settings.model_copy(
+        update={
+            "outbox": settings.outbox.model_copy(update={"relay_enabled": True}),
+            "results": settings.results.model_copy(update={"consume_rabbitmq": False}),
+            "sweeper": settings.sweeper.model_copy(update={"enabled": False}),
+        }
+    )
+
+
 def readiness(container: CatalogContainer) -> dict[str, ReadinessCheck]:
     runtime = container.runtime
     return {"database": lambda: ping(runtime.engine), "object_store": runtime.store.check}

@@ -4,8 +4,11 @@ itself stopped (rabbitmqctl stop_app): nothing lost, nothing reordered per produ
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -151,3 +154,44 @@ async def test_broker_stopped_and_restarted(outbox_db, rabbit_names) -> None:
     messages = await asyncio.to_thread(rabbit_names.drain_tap)
     expected = {**first, **during}
     assert _received_in_order(messages, expected) == expected
+
+
+async def test_standalone_relay_process_starts_drains_and_stops(
+    outbox_db, rabbit_names, sql_url, tmp_path
+) -> None:
+    """``python -m zipbob_catalog.relay`` builds its container through bootstrap and, on
+    the real database and broker, publishes what is pending, in order; SIGTERM stops it."""
+    _engine, sessions = outbox_db
+    await asyncio.to_thread(rabbit_names.declare_tap)
+    expected = await _enqueue_interleaved(sessions, products=3, per_product=4)
+    env = {
+        **os.environ,
+        "ZIPBOB_PROFILE": "test",
+        "ZIPBOB_DATA_DIR": str(tmp_path),
+        "ZIPBOB_ENV_FILE": str(tmp_path / "no.env"),
+        "ZIPBOB_CATALOG_DATABASE__URL": sql_url,
+        "ZIPBOB_OUTBOX__TRANSPORT": "rabbitmq",
+        "ZIPBOB_OUTBOX__POLL_INTERVAL_SECONDS": "0.05",
+        "ZIPBOB_RABBITMQ__URL": rabbit_names.url,
+        "ZIPBOB_RABBITMQ__EXCHANGE": rabbit_names.exchange,
+        "ZIPBOB_LOGGING__LEVEL": "WARNING",
+    }
+    env.pop("ZIPBOB_DATABASE__URL", None)
+    relay = [sys.executable, "-m", "zipbob_catalog.relay"]
+    process = subprocess.Popen(relay, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        async with asyncio.timeout(60):
+            while await _pending(sessions):
+                assert process.poll() is None, process.communicate()[0].decode()[-2000:]
+                await asyncio.sleep(0.1)
+        assert process.poll() is None  # it keeps relaying until told to stop
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.to_thread(process.communicate, timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output.decode()[-2000:]
+    messages = await asyncio.to_thread(rabbit_names.drain_tap)
+    assert _received_in_order(messages, expected) == expected
+    assert len(messages) == 12

@@ -17,10 +17,13 @@ async def _run() -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.dispatcher.metrics_port, addr=settings.server.host)
+    from zipbob_platform.cloudevents import static_headers
     from zipbob_platform.event_auth import outgoing_headers
 
     dispatcher = Dispatcher(
-        settings.rabbitmq, settings.dispatcher, auth_headers=outgoing_headers(settings.event_auth)
+        settings.rabbitmq,
+        settings.dispatcher,
+        event_headers=static_headers(outgoing_headers(settings.event_auth)),
     )
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()

@@ -1,22 +1,33 @@
-"""Consume the configured queues and deliver each event over HTTP (platform consumer).
+"""Consume the configured queues and deliver each event over HTTP (platform consumer),
+Knative-style, through the platform's one HTTP event client (``http_delivery``).
 
-A delivered event is acked; a refused or exhausted one is dead-lettered (RejectEvent,
-to ``<queue>.dlq``); a crash of the dispatcher itself leaves it for redelivery.
-``concurrency`` deliveries run at once across all queues.
+2xx: delivered, acked. 422: the target refused the event for good and already reported it
+(the resizer emits image.failed), so acked too. 408, 425, 429, 5xx or no answer: retried
+with backoff (or the target's Retry-After) up to ``max_attempts``. Any other answer, or
+attempts exhausted: dead-lettered (RejectEvent, to ``<queue>.dlq``). A crash of the
+dispatcher itself leaves the message for redelivery. ``concurrency`` deliveries run at
+once across all queues.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import Any
 
-from zipbob_dispatcher.delivery import HttpTarget, Verdict, deliver
 from zipbob_dispatcher.settings import DeliverySettings, RabbitSettings
-from zipbob_platform.cloudevents import CloudEvent
+from zipbob_platform.cloudevents import CloudEvent, EventHeaders
 from zipbob_platform.messaging import Broker, EventConsumer, QueueSpec, RejectEvent
+from zipbob_platform.messaging.http_delivery import EventPoster, Outcome
 from zipbob_platform.metrics import get_or_create
 
 log = logging.getLogger("zipbob_dispatcher")
+HANDLED_FAILURE = 422
+
+
+class Verdict(enum.Enum):
+    ACK = "delivered"
+    DEAD_LETTER = "dead_lettered"
 
 
 def _metrics() -> tuple[Any, Any]:
@@ -39,11 +50,17 @@ class Dispatcher(EventConsumer):
         rabbitmq: RabbitSettings,
         settings: DeliverySettings,
         *,
-        auth_headers: dict[str, str] | None = None,
+        event_headers: EventHeaders | None = None,
     ) -> None:
         self.settings = settings
-        self.auth_headers = auth_headers or {}  # event sender credential (event_auth)
-        self.target = HttpTarget()
+        self.target = EventPoster(
+            sender="dispatcher",
+            timeout_seconds=settings.request_timeout_seconds,
+            event_headers=event_headers,  # event sender credential (event_auth)
+            # A Retry-After beyond the backoff cap would outlast the handler bound below.
+            max_retry_after_seconds=settings.backoff_max_seconds,
+            pool_size=max(settings.concurrency, 8),
+        )
         self._deliveries, self._dead = _metrics()
         super().__init__(
             broker=Broker.from_settings(rabbitmq),
@@ -65,16 +82,18 @@ class Dispatcher(EventConsumer):
 
     async def _deliver(self, event: CloudEvent) -> Verdict:
         s = self.settings
-        verdict, attempts, status = await deliver(
+        answer, attempts = await self.target.deliver(
+            s.target_url,
             event,
-            target_url=s.target_url,
             max_attempts=s.max_attempts,
-            backoff_initial=s.backoff_initial_seconds,
-            backoff_max=s.backoff_max_seconds,
-            request_seconds=s.request_timeout_seconds,
-            post=self.target.post,
-            extra_headers=self.auth_headers,
+            backoff_initial_seconds=s.backoff_initial_seconds,
+            backoff_max_seconds=s.backoff_max_seconds,
         )
+        status = answer.status
+        handled = answer.delivered or (
+            answer.outcome is Outcome.PERMANENT and status == HANDLED_FAILURE
+        )
+        verdict = Verdict.ACK if handled else Verdict.DEAD_LETTER
         self._deliveries.labels(verdict.value).inc()
         if verdict is Verdict.DEAD_LETTER:
             self._dead.inc()

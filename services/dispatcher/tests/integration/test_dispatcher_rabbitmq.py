@@ -4,7 +4,6 @@ and comes back: delivered events are acked once, refused ones dead-lettered."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,13 +16,14 @@ from zipbob_devkit.testing import unique_name
 from zipbob_dispatcher.consumer import Dispatcher
 from zipbob_dispatcher.settings import DeliverySettings, RabbitSettings
 from zipbob_platform import events
-from zipbob_platform.cloudevents import from_http, new_event, to_amqp
+from zipbob_platform.cloudevents import from_http, new_event, static_headers, to_amqp
 
 pytestmark = pytest.mark.integration
 
 
 class Target:
-    """An HTTP server answering from a script of statuses (the last one repeats)."""
+    """An HTTP server answering from a script of statuses (the last one repeats), or, for
+    an event whose data has ``answer``, with that status (concurrent deliveries)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -35,8 +35,10 @@ class Target:
         event = from_http(dict(request.headers), await request.read())
         event.extensions["token"] = request.headers.get("X-ZipBob-Event-Token", "")
         status = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(event.data, dict) and "answer" in event.data:
+            status = event.data["answer"]
         self.received.append((event, status))
-        return web.Response(status=status)
+        return web.Response(status=status, headers={"Retry-After": "0"} if status == 429 else {})
 
     async def start(self) -> None:
         app = web.Application()
@@ -105,7 +107,9 @@ async def setup(
     )
     target = Target(free_port())
     config.target_url = f"http://127.0.0.1:{target.port}/"
-    dispatcher = Dispatcher(rabbit, config, auth_headers={"X-ZipBob-Event-Token": "sesame"})
+    dispatcher = Dispatcher(
+        rabbit, config, event_headers=static_headers({"X-ZipBob-Event-Token": "sesame"})
+    )
     dispatcher.start()
     await asyncio.wait_for(dispatcher.connected.wait(), 20)
     yield dispatcher, target, rabbit
@@ -156,20 +160,34 @@ async def test_refused_exhausted_and_unreadable_events_are_dead_lettered(setup) 
     dispatcher, target, rabbit = setup
     uploaded = dispatcher.settings.queues[0].name
     await target.start()
-    target.script = [400, 500]  # refused outright; then always failing
-    refused = new_event(events.IMAGE_UPLOADED, events.CATALOG_SOURCE, {"n": 1})
-    exhausted = new_event(events.IMAGE_UPLOADED, events.CATALOG_SOURCE, {"n": 2})
-    for event in (refused, exhausted):
+    # 404: refused for good, dead-lettered at once. 422: refused but already reported by
+    # the target (image.failed), acked. 500 always: retried until attempts run out.
+    # 429 (Retry-After 0) then 503 once each before the 204: retried, then delivered.
+    refused = new_event(events.IMAGE_UPLOADED, events.CATALOG_SOURCE, {"n": 1, "answer": 404})
+    handled = new_event(events.IMAGE_UPLOADED, events.CATALOG_SOURCE, {"n": 2, "answer": 422})
+    exhausted = new_event(events.IMAGE_UPLOADED, events.CATALOG_SOURCE, {"n": 3, "answer": 500})
+    for event in (refused, handled, exhausted):
         await asyncio.to_thread(publish, rabbit, event.type, *to_amqp(event))
     await asyncio.to_thread(
         publish, rabbit, events.IMAGE_UPLOADED, {"x": "1"}, b"not an event", "application/json"
     )
     await wait_for(lambda: asyncio.to_thread(lambda: depth(rabbit, f"{uploaded}.dlq") == 3))
-    attempts = {json.dumps(e.data): 0 for e in (refused, exhausted)}
-    for event, _ in target.received:
-        attempts[json.dumps(event.data)] += 1
-    assert attempts == {'{"n": 1}': 1, '{"n": 2}': 4}
-    assert await asyncio.to_thread(depth, rabbit, uploaded) == 0
+    target.script = [429, 503, 204]
+    late = new_event(events.IMAGE_UPLOADED, events.CATALOG_SOURCE, {"n": 4})
+    await asyncio.to_thread(publish, rabbit, late.type, *to_amqp(late))
+    await wait_for(lambda: _true(any(s == 204 for _, s in target.received)))
+    attempts: dict[int, list[int]] = {}
+    for event, status in target.received:
+        attempts.setdefault(event.data["n"], []).append(status)
+    assert attempts == {1: [404], 2: [422], 3: [500] * 4, 4: [429, 503, 204]}
+
+    async def settled() -> bool:
+        depths = await asyncio.to_thread(
+            lambda: [depth(rabbit, n) for n in (uploaded, f"{uploaded}.dlq")]
+        )
+        return depths == [0, 3]
+
+    await wait_for(settled)
 
 
 async def _true(value: bool) -> bool:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from zipbob_platform.cloudevents import static_headers
 from zipbob_platform.event_auth import outgoing_headers
 from zipbob_platform.health import ReadinessCheck
 from zipbob_platform.objectstore import ObjectStore
@@ -68,7 +69,9 @@ def build_runtime(settings: ResizerSettings) -> ResizerRuntime:
             resized_bucket=settings.s3.resized_bucket,
         ),
         sender=ResultSender(
-            settings.results, settings.rabbitmq, auth_headers=outgoing_headers(settings.event_auth)
+            settings.results,
+            settings.rabbitmq,
+            event_headers=static_headers(outgoing_headers(settings.event_auth)),
         ),
         store=store,
     )

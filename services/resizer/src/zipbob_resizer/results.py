@@ -1,18 +1,29 @@
-"""Where result events go: the HTTP reply (Knative), RabbitMQ, or an HTTP sink (local)."""
+"""Where result events go: the HTTP reply (Knative), RabbitMQ, or an HTTP sink (local).
+
+The HTTP sink is posted to through the platform's one event client (``http_delivery``):
+an answer that asks for a retry fails the incoming event (503, the sink's Retry-After
+passed on) so it is delivered again; a sink that refuses the result for good (4xx, 3xx)
+is not retried: the client logs and counts it as dead-lettered.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zipbob_platform.cloudevents import CloudEvent, to_http_binary
+from zipbob_platform.cloudevents import CloudEvent, EventHeaders
 from zipbob_resizer.settings import RabbitSettings, ResultSettings
+
+if TYPE_CHECKING:
+    from zipbob_platform.messaging.http_delivery import EventPoster
 
 
 class ResultDeliveryFailed(Exception):
     """The result could not be handed on: answer 5xx so the event is delivered again."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ResultSender:
@@ -23,26 +34,25 @@ class ResultSender:
         results: ResultSettings,
         rabbitmq: RabbitSettings,
         *,
-        auth_headers: dict[str, str] | None = None,
+        event_headers: EventHeaders | None = None,
     ) -> None:
         self.mode = results.delivery
-        self._auth_headers = auth_headers or {}  # event sender credential (event_auth)
+        self._event_headers = event_headers  # event sender credential (event_auth)
         self._results = results
         self._rabbitmq = rabbitmq
-        self._lock = threading.Lock()
-        self._http: Any = None
+        self._http: EventPoster | None = None
         self._publisher: Any = None  # the platform's ConfirmedPublisher, built on first use
 
     async def send(self, event: CloudEvent) -> None:
         if self.mode == "http":
-            await asyncio.to_thread(self._post, event)
+            await self._post(event)
         elif self.mode == "rabbitmq":
             await self._publish(event)
 
     def warm_up(self) -> None:
         """Import now what the first send would (called in a thread at start-up)."""
         if self.mode == "http":
-            self._http_pool()
+            import zipbob_platform.messaging.http_delivery
         elif self.mode == "rabbitmq":
             import zipbob_platform.messaging  # noqa: F401  (aio-pika: ~0.15 s cold)
 
@@ -54,38 +64,30 @@ class ResultSender:
 
     async def close(self) -> None:
         if self._http is not None:
-            self._http.clear()
+            await self._http.close()
         if self._publisher is not None:
             await self._publisher.close()
 
-    def _http_pool(self) -> Any:
-        # urllib3 rather than aiohttp: botocore has imported it already, where aiohttp
-        # would add 0.3 s to the first event of a cold process.
-        import urllib3
+    def _poster(self) -> EventPoster:
+        if self._http is None:
+            from zipbob_platform.messaging.http_delivery import EventPoster
 
-        with self._lock:
-            if self._http is None:
-                self._http = urllib3.PoolManager(
-                    maxsize=8,
-                    timeout=urllib3.Timeout(total=self._results.http_timeout_seconds),
-                    retries=False,
-                )
-            return self._http
-
-    def _post(self, event: CloudEvent) -> None:
-        import urllib3.exceptions
-
-        headers, body = to_http_binary(event)
-        headers = {**headers, **self._auth_headers}
-        try:
-            answer = self._http_pool().request(
-                "POST", self._results.http_sink, body=body, headers=headers
+            self._http = EventPoster(
+                sender="resizer-results",
+                timeout_seconds=self._results.http_timeout_seconds,
+                event_headers=self._event_headers,
+                pool_size=8,
             )
-        except urllib3.exceptions.HTTPError as exc:
-            raise ResultDeliveryFailed(f"result sink unreachable: {exc}") from exc
-        if answer.status >= 300:
-            text = answer.data[:200].decode("utf-8", "replace")
-            raise ResultDeliveryFailed(f"result sink answered {answer.status}: {text}")
+        return self._http
+
+    async def _post(self, event: CloudEvent) -> None:
+        from zipbob_platform.messaging.http_delivery import Outcome
+
+        answer = await self._poster().post(self._results.http_sink, event)
+        if answer.outcome is Outcome.RETRY:
+            raise ResultDeliveryFailed(
+                f"result sink: {answer.describe()}", retry_after=answer.retry_after
+            )
 
     def _rabbit(self) -> Any:
         if self._publisher is None:

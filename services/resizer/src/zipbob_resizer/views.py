@@ -7,6 +7,8 @@ was emitted); 503 = retryable (S3, broker or result sink unreachable); 500 = S3 
 
 from __future__ import annotations
 
+import math
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -58,9 +60,12 @@ async def receive_event(request: Request) -> Response:
                 await runtime.sender.send(outcome.event)
         except BadEventData as exc:
             raise Problem(400, str(exc), type_=PROBLEM_BASE + "invalid-event") from None
-        except (StorageUnavailable, ResultDeliveryFailed) as exc:
+        except StorageUnavailable as exc:
             metrics.IMAGES.labels("retry").inc()
             raise _retry_later(exc) from None
+        except ResultDeliveryFailed as exc:
+            metrics.IMAGES.labels("retry").inc()
+            raise _retry_later(exc, after=exc.retry_after) from None
         except StorageRejected as exc:
             metrics.IMAGES.labels("retry").inc()  # 5xx: redelivered once an operator fixes S3
             raise _refused(exc) from None
@@ -94,12 +99,11 @@ def _check_original(event: CloudEvent, bucket: str) -> None:
         raise ForeignObject("product_id and image_id must be plain ids")
 
 
-def _retry_later(exc: Exception) -> Problem:
+def _retry_later(exc: Exception, *, after: float | None = None) -> Problem:
+    """503; ``after``: the wait the result sink asked for, passed on to our sender."""
+    seconds = str(math.ceil(after)) if after is not None else RETRY_AFTER_SECONDS
     return Problem(
-        503,
-        str(exc),
-        type_=PROBLEM_BASE + "retry-later",
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
+        503, str(exc), type_=PROBLEM_BASE + "retry-later", headers={"Retry-After": seconds}
     )
 
 

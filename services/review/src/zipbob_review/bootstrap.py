@@ -72,10 +72,9 @@ async def bootstrap(settings: ReviewSettings) -> AsyncIterator[ReviewContainer]:
     consumer = None
     if settings.review.events.rabbitmq.enabled:
         consumer = ProductDeletedConsumer(
-            url=settings.rabbitmq.url.get_secret_value(),
+            rabbitmq=settings.rabbitmq,
             settings=settings.review.events.rabbitmq,
             handler=lambda event: handle_event(deps=deps, event=event),
-            heartbeat_seconds=settings.rabbitmq.heartbeat_seconds,
         )
         consumer.start()
     try:

@@ -71,11 +71,12 @@ class PaginationSettings(Section):
 
 
 class RabbitConsumerSettings(Section):
+    """The product.deleted consumer; the broker, exchange and dead-letter exchange are the
+    shared ``rabbitmq`` section's, like every service's."""
+
     enabled: bool = False
-    exchange: str = "zipbob.events"
     queue: str = "review.product-deleted"
     routing_key: str = events.PRODUCT_DELETED
-    dead_letter_exchange: str = "zipbob.dlx"
     prefetch: int = Field(10, ge=1)
     reconnect_seconds: float = Field(2.0, gt=0)
 

@@ -113,17 +113,16 @@ async def test_rabbitmq_event_removes_reviews(
         redis_url=redis_url,
         catalog_url=catalog.url,
         database=database,
-        events={
-            "rabbitmq": {
-                "enabled": True,
-                "exchange": exchange,
-                "queue": queue,
-                "dead_letter_exchange": dead_letters,
-                "reconnect_seconds": 0.5,
-            }
-        },
+        events={"rabbitmq": {"enabled": True, "queue": queue, "reconnect_seconds": 0.5}},
     )
-    settings.rabbitmq.url = type(settings.rabbitmq.url)(rabbitmq_url)
+    # One exchange setting: the shared section's, for the consumer as for the publisher.
+    settings.rabbitmq = settings.rabbitmq.model_copy(
+        update={
+            "url": type(settings.rabbitmq.url)(rabbitmq_url),
+            "exchange": exchange,
+            "dead_letter_exchange": dead_letters,
+        }
+    )
     product = catalog.add_product()
     try:
         async with running_app(settings) as client:

@@ -76,11 +76,12 @@ async def test_broker_down_between_a_write_and_its_event(
         redis_url=redis_url,
         catalog_url=catalog.url,
         database=database,
-        events={"rabbitmq": {"exchange": tap.exchange}, "summaries": _summary_settings()},
+        events={"summaries": _summary_settings()},
     )
     settings.rabbitmq.url = type(settings.rabbitmq.url)(
         f"amqp://guest:guest@{proxy.url_host_port}/%2F"
     )
+    settings.rabbitmq.exchange = tap.exchange  # the one exchange setting (shared section)
     product = catalog.add_product()
     received: list[CloudEvent] = []
 

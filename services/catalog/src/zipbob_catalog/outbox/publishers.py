@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from zipbob_catalog.settings import OutboxSettings, RabbitSettings
-from zipbob_platform.cloudevents import CloudEvent
+from zipbob_platform.cloudevents import CloudEvent, EventHeaders
 from zipbob_platform.messaging import Broker, ConfirmedPublisher
 from zipbob_platform.messaging.http_sink import HttpSinkPublisher as PlatformHttpSink
 from zipbob_platform.messaging.http_sink import Subscription
@@ -32,10 +32,11 @@ class HttpSinkPublisher(PlatformHttpSink):
     """The platform's HTTP fan-out on the catalog's ``outbox.http_subscriptions``."""
 
     def __init__(
-        self, settings: OutboxSettings, *, auth_headers: dict[str, str] | None = None
+        self, settings: OutboxSettings, *, event_headers: EventHeaders | None = None
     ) -> None:
         super().__init__(
             [Subscription(s.url, tuple(s.types)) for s in settings.http_subscriptions],
+            sender="catalog-outbox",
             timeout_seconds=settings.http_timeout_seconds,
-            auth_headers=auth_headers,  # event sender credential (event_auth)
+            event_headers=event_headers,  # event sender credential (event_auth)
         )

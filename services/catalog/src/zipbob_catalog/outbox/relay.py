@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,9 +24,9 @@ from zipbob_catalog.outbox.publishers import Publisher
 from zipbob_catalog.outbox.writer import as_cloud_event
 from zipbob_catalog.settings import OutboxSettings
 from zipbob_platform.messaging.relay import drain as drain_relay
+from zipbob_platform.messaging.relay import next_backoff, pause_after
 
 log = logging.getLogger("zipbob.catalog.outbox")
-INITIAL_BACKOFF_SECONDS = 0.2
 
 
 class OutboxRelay:
@@ -98,9 +97,7 @@ class OutboxRelay:
             if error is not None:
                 outbox_publish_failures_total.inc()
                 self.consecutive_failures += 1
-                backoff = min(
-                    self.settings.max_backoff_seconds, backoff * 2 or INITIAL_BACKOFF_SECONDS
-                )
+                backoff = next_backoff(backoff, cap=self.settings.max_backoff_seconds)
                 if self.consecutive_failures in (1, 10) or self.consecutive_failures % 100 == 0:
                     log.warning(
                         "outbox publish failed (%d in a row), retrying in %.1fs: %s",
@@ -116,7 +113,9 @@ class OutboxRelay:
                 await self.refresh_gauges()
             if error is None and delivered >= self.settings.batch_size:
                 continue
-            pause = backoff * random.uniform(0.8, 1.2) if error is not None else None
+            pause = None
+            if error is not None:
+                pause = pause_after(error, backoff, cap=self.settings.max_backoff_seconds)
             await self._sleep(pause or self.settings.poll_interval_seconds)
 
     async def _sleep(self, seconds: float) -> None:

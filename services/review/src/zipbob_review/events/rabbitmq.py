@@ -13,7 +13,7 @@ from typing import Any
 from zipbob_platform.messaging import Broker, EventConsumer, EventHandler, QueueSpec
 
 from ..metrics import events_consumed_total
-from ..settings import RabbitConsumerSettings
+from ..settings import RabbitConsumerSettings, RabbitSettings
 
 HANDLER_TIMEOUT_SECONDS = 30.0
 
@@ -30,19 +30,12 @@ class ProductDeletedConsumer(EventConsumer):
     def __init__(
         self,
         *,
-        url: str,
+        rabbitmq: RabbitSettings,
         settings: RabbitConsumerSettings,
         handler: EventHandler,
-        heartbeat_seconds: int = 30,
     ) -> None:
-        broker = Broker(
-            url=url,
-            exchange=settings.exchange,
-            dead_letter_exchange=settings.dead_letter_exchange or Broker.dead_letter_exchange,
-            heartbeat_seconds=heartbeat_seconds,
-        )
         super().__init__(
-            broker=broker,
+            broker=Broker.from_settings(rabbitmq),
             queues=[QueueSpec(settings.queue, routing_keys=(settings.routing_key,))],
             handler=handler,
             prefetch=settings.prefetch,

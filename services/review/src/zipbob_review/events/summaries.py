@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -40,6 +39,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, new_event
 from zipbob_platform.messaging.relay import drain as drain_relay
+from zipbob_platform.messaging.relay import next_backoff, pause_after
 from zipbob_platform.settings import ConfigError
 
 from ..reviews.models import utc_now
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("zipbob.review.summaries")
 EVENT_ID_NAMESPACE = uuid.UUID("0b6f5e2c-3c1d-4f53-9a55-2f3c8b8f6d21")
-INITIAL_BACKOFF_SECONDS = 0.2
 SWEEP_EVERY_SECONDS = 5.0
 
 
@@ -193,9 +192,7 @@ class SummaryRelay:
                 delivered, error = 0, exc
             if error is not None:
                 self.consecutive_failures += 1
-                backoff = min(
-                    self.settings.max_backoff_seconds, backoff * 2 or INITIAL_BACKOFF_SECONDS
-                )
+                backoff = next_backoff(backoff, cap=self.settings.max_backoff_seconds)
                 if self.consecutive_failures in (1, 10) or self.consecutive_failures % 100 == 0:
                     log.warning(
                         "summary publish failed (%d in a row), retrying in %.1fs: %r",
@@ -207,7 +204,9 @@ class SummaryRelay:
                 self.consecutive_failures, backoff = 0, 0.0
             if error is None and delivered >= self.settings.batch_size:
                 continue
-            pause = backoff * random.uniform(0.8, 1.2) if error is not None else 0.0
+            pause = 0.0
+            if error is not None:
+                pause = pause_after(error, backoff, cap=self.settings.max_backoff_seconds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._wake.wait(), pause or self.settings.poll_interval_seconds
@@ -242,24 +241,21 @@ def start_summary_relay(
         )
     intents = intents_collection(database)
     if summaries.transport == "http":
+        from zipbob_platform.cloudevents import static_headers
         from zipbob_platform.event_auth import outgoing_headers
         from zipbob_platform.messaging.http_sink import HttpSinkPublisher, Subscription
 
         publisher: Publisher = HttpSinkPublisher(
             [Subscription(s.url, tuple(s.types)) for s in summaries.http_subscriptions],
+            sender="review-summaries",
             timeout_seconds=summaries.http_timeout_seconds,
             # The catalog checks the sender (local: the shared secret); none for K_SINK.
-            auth_headers=outgoing_headers(settings.event_auth),
+            event_headers=static_headers(outgoing_headers(settings.event_auth)),
         )
     else:
         from zipbob_platform.messaging import Broker, ConfirmedPublisher
 
-        broker = Broker(
-            url=settings.rabbitmq.url.get_secret_value(),
-            exchange=settings.review.events.rabbitmq.exchange,
-            heartbeat_seconds=settings.rabbitmq.heartbeat_seconds,
-        )
-        publisher = ConfirmedPublisher(broker)
+        publisher = ConfirmedPublisher(Broker.from_settings(settings.rabbitmq))
     relay = SummaryRelay(
         repository=deps.repository, intents=intents, publisher=publisher, settings=summaries
     )
