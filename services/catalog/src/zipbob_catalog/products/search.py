@@ -188,10 +188,11 @@ def _plan_statement(count: int) -> TextClause:
                 f"(SELECT {i} AS tok, term, 0 AS n FROM {TERMS_TABLE} WHERE {where}"  # noqa: S608
                 f" GROUP BY term ORDER BY term LIMIT {MAX_EXPANSIONS + 1})"
             )
-            parts.append(
-                f"(SELECT {i}, NULL, count(*) FROM (SELECT 1 FROM {TERMS_TABLE}"  # noqa: S608
-                f" WHERE {where} LIMIT {SIZE_CAP}) AS c{i})"
-            )
+            if count > 1:  # a lone token drives whatever its size: no need to count
+                parts.append(
+                    f"(SELECT {i}, NULL, count(*) FROM (SELECT 1 FROM {TERMS_TABLE}"  # noqa: S608
+                    f" WHERE {where} LIMIT {SIZE_CAP}) AS c{i})"
+                )
         statement = _PLAN_SQL[count] = text(" UNION ALL ".join(parts))
     return statement
 
