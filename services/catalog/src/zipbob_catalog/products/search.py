@@ -225,28 +225,32 @@ async def mariadb_plan(conn: Any, tokens: list[str]) -> TermPlan | None:
     )
 
 
-def _holds(plan: TermPlan, token: int, product: str, params: dict[str, Any]) -> str:
-    """SQL: the product ``product`` (a column) holds one of the token's terms (PK lookups)."""
-    checks = []
+def _lookups(
+    plan: TermPlan, token: int, product: str, params: dict[str, Any], what: str
+) -> list[str]:
+    """SQL: per term of the token, ``SELECT what`` of the product's row for it (PK lookups)."""
+    lookups = []
     for m, term in enumerate(plan.terms[token]):
         params[f"t{token}_{m}"] = term
-        checks.append(
-            f"EXISTS (SELECT 1 FROM {TERMS_TABLE} o WHERE o.term = :t{token}_{m}"  # noqa: S608
+        lookups.append(
+            f"(SELECT {what} FROM {TERMS_TABLE} o WHERE o.term = :t{token}_{m}"  # noqa: S608
             f" AND o.product_id = {product})"
         )
+    return lookups
+
+
+def _holds(plan: TermPlan, token: int, product: str, params: dict[str, Any]) -> str:
+    """SQL: the product ``product`` (a column) holds one of the token's terms."""
+    checks = [f"EXISTS {lookup}" for lookup in _lookups(plan, token, product, params, "1")]
     return checks[0] if len(checks) == 1 else "(" + " OR ".join(checks) + ")"
 
 
 def _weight_of(plan: TermPlan, token: int, product: str, params: dict[str, Any]) -> str:
     """SQL: the best weight of the token's terms in the product (0 when none)."""
-    lookups = []
-    for m, term in enumerate(plan.terms[token]):
-        params[f"t{token}_{m}"] = term
-        lookups.append(
-            f"COALESCE((SELECT o.weight FROM {TERMS_TABLE} o WHERE o.term = :t{token}_{m}"  # noqa: S608
-            f" AND o.product_id = {product}), 0)"
-        )
-    return lookups[0] if len(lookups) == 1 else "GREATEST(" + ", ".join(lookups) + ")"
+    weights = [
+        f"COALESCE({lookup}, 0)" for lookup in _lookups(plan, token, product, params, "o.weight")
+    ]
+    return weights[0] if len(weights) == 1 else "GREATEST(" + ", ".join(weights) + ")"
 
 
 def _driver_walks(
