@@ -1,7 +1,8 @@
 """Bulk seeding of a catalog database with N synthetic products (not through the API).
 
-PostgreSQL: asyncpg ``COPY``; MariaDB: multi-row INSERTs of 2,000 rows with the FULLTEXT
-index dropped during the load and rebuilt once after it; SQLite: ``executemany`` in one
+PostgreSQL: asyncpg ``COPY``; MariaDB: ``LOAD DATA LOCAL INFILE`` of the products and of
+their ``product_search_terms`` rows (the catalog's own tokenizer), files sorted by primary
+key, secondary indexes dropped for the load and built once after it; SQLite: ``executemany`` in one
 transaction with the FTS5 triggers dropped, then an FTS5 ``rebuild`` and the triggers put
 back (the same statements migration 0002 uses). A ``bench_seed`` row marks a finished
 seed, so a later run reuses the database instead of seeding again.
@@ -292,7 +293,14 @@ async def _seed_postgresql(url: str, rows: int) -> None:
 
 
 def _seed_mariadb(url: str, rows: int) -> None:
+    """LOAD DATA LOCAL INFILE of the products and their search terms, each file sorted by
+    its primary key (sequential clustered inserts) and loaded with the secondary indexes
+    dropped, which are then built once by sorting."""
+    import tempfile
+
     import pymysql
+
+    from zipbob_catalog.products import search
 
     rest = url.split("://", 1)[1]
     auth, _, hostpart = rest.rpartition("@")
@@ -306,45 +314,70 @@ def _seed_mariadb(url: str, rows: int) -> None:
         password=password,
         database=database.split("?", 1)[0],
         charset="utf8mb4",
+        local_infile=True,
     )
     try:
-        with conn.cursor() as cur:
-            cur.execute("ALTER TABLE products DROP INDEX ft_products_search")
-            placeholders = ", ".join(["%s"] * 13)
-            statement = f"INSERT INTO products ({COLUMNS}) VALUES ({placeholders})"
-            for batch in _batches(rows, 2000):
-                cur.executemany(statement, batch)
+        with conn.cursor() as cur, tempfile.TemporaryDirectory(prefix="zipbob-seed-") as tmp:
+            products_file, terms_file = Path(tmp) / "products.tsv", Path(tmp) / "terms.tsv"
+            _write_mariadb_files(rows, products_file, terms_file)
+            for table, path in (("products", products_file), (search.TERMS_TABLE, terms_file)):
+                keys = _secondary_keys(cur, table)
+                if keys:
+                    drops = ", ".join(f"DROP INDEX `{name}`" for name, _ in keys)
+                    cur.execute(f"ALTER TABLE `{table}` {drops}")
+                columns = COLUMNS if table == "products" else "term, product_id, created_at, weight"
+                cur.execute(
+                    f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table}` CHARACTER SET utf8mb4"
+                    f" FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
+                    f" LINES TERMINATED BY '\\n' ({columns})",
+                    (str(path),),
+                )
                 conn.commit()
-            _add_fulltext(cur)
-            cur.execute("ANALYZE TABLE products")
+                if keys:
+                    adds = ", ".join(f"ADD {definition}" for _, definition in keys)
+                    cur.execute(f"ALTER TABLE `{table}` {adds}")
+                cur.execute(f"ANALYZE TABLE `{table}`")
         conn.commit()
     finally:
         conn.close()
 
 
-def _add_fulltext(cur: Any) -> None:
-    """Rebuild the FULLTEXT index after the load, and check that it finds what LIKE finds:
-    on MariaDB 10.11 an index re-added after rows were inserted without it found nothing
-    once here, and a second rebuild repaired it."""
-    probe = f"%{COMMON_WORD}%"
-    for _attempt in range(3):
-        cur.execute(
-            "ALTER TABLE products ADD FULLTEXT INDEX ft_products_search (name, description)"
-        )
-        cur.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM products WHERE MATCH(name, description)"
-            " AGAINST (%s IN BOOLEAN MODE) LIMIT 10) t",
-            (f"+{COMMON_WORD}*",),
-        )
-        found = cur.fetchone()[0]
-        cur.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM products WHERE description LIKE %s LIMIT 10) t",
-            (probe,),
-        )
-        if found == cur.fetchone()[0]:
-            return
-        cur.execute("ALTER TABLE products DROP INDEX ft_products_search")
-    raise SystemExit("mariadb: the FULLTEXT index finds nothing after three rebuilds")
+def _tsv(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def _write_mariadb_files(rows: int, products_file: Path, terms_file: Path) -> None:
+    from zipbob_catalog.products import search
+
+    products: list[tuple[Any, ...]] = []
+    terms: list[tuple[str, str, str, int]] = []
+    vocabulary: dict[str, str] = {}
+    for row in product_rows(rows):
+        created = row[8].strftime("%Y-%m-%d %H:%M:%S.%f")
+        products.append((*row[:8], created, created, *row[10:]))
+        for term, weight in search.document_terms(row[2], row[3]).items():
+            term = vocabulary.setdefault(term, term)
+            terms.append((term, row[0], created, weight))
+    products.sort(key=lambda r: r[0])
+    with products_file.open("w", encoding="utf-8") as out:
+        for product in products:
+            out.write("\t".join(_tsv(v) for v in product) + "\n")
+    del products
+    # utf8mb4_bin orders terms by code point, as Python compares str.
+    terms.sort(key=lambda r: (r[0], r[1]))
+    with terms_file.open("w", encoding="utf-8") as out:
+        for entry in terms:
+            out.write("\t".join(_tsv(v) for v in entry) + "\n")
+
+
+def _secondary_keys(cur: Any, table: str) -> list[tuple[str, str]]:
+    """(name, definition) of every secondary index, from SHOW CREATE TABLE."""
+    import re
+
+    cur.execute(f"SHOW CREATE TABLE `{table}`")
+    ddl = cur.fetchone()[1]
+    found = re.findall(r"^\s*((?:UNIQUE |FULLTEXT )?KEY `(\w+)` .*?),?$", ddl, re.MULTILINE)
+    return [(name, definition) for definition, name in found]
 
 
 def _seed_sqlite(url: str, rows: int) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from zipbob_platform import sql
@@ -74,8 +74,17 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
     return sql.create_engine(url, pool_size=pool_size, echo=echo, pre_ping=False, custom_plans=True)
 
 
+class CatalogSession(Session):
+    """The catalog's ORM session: on MariaDB every flush that inserts, renames or deletes
+    a product writes its search terms in the same transaction (products.search)."""
+
+
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    # Imported here, not at the top: search imports this module; importing it registers
+    # the flush listeners on CatalogSession.
+    from zipbob_catalog.products import search  # noqa: F401
+
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=CatalogSession)
 
 
 def supports_skip_locked(engine: AsyncEngine) -> bool:

@@ -92,7 +92,9 @@ class ProductPage:
     next_cursor: Cursor | None
 
 
-def _filters(query: ProductQuery, dialect: str, tokens: list[str]) -> list[ColumnElement[bool]]:
+def _filters(
+    query: ProductQuery, dialect: str, tokens: list[str], plan: search.TermPlan | None = None
+) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if query.category:
         clauses.append(Product.category == query.category)
@@ -100,9 +102,27 @@ def _filters(query: ProductQuery, dialect: str, tokens: list[str]) -> list[Colum
         clauses.append(Product.seller_id == query.seller_id)
     if query.min_rating is not None:
         clauses.append(Product.rating_hundredths >= int(query.min_rating * 100))
-    if tokens and dialect != "sqlite":
+    if plan is not None:
+        clauses.append(search.mariadb_matches(plan))
+    elif tokens and dialect != "sqlite":
         clauses.append(search.matches(dialect, tokens))
     return clauses
+
+
+def _term_filters(query: ProductQuery) -> tuple[str, dict[str, Any]]:
+    """The non-search filters as SQL on ``products p`` for MariaDB's term walks."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if query.category:
+        clauses.append("p.category = :f_category")
+        params["f_category"] = query.category
+    if query.seller_id:
+        clauses.append("p.seller_id = :f_seller")
+        params["f_seller"] = query.seller_id
+    if query.min_rating is not None:
+        clauses.append("p.rating_hundredths >= :f_rating")
+        params["f_rating"] = int(query.min_rating * 100)
+    return " AND ".join(clauses), params
 
 
 def _sort_key_value(sort: str, value: Any) -> Any:
@@ -187,6 +207,7 @@ def _relevance_page(
     snapshot: Any,
     offset: int,
     size: int,
+    terms: tuple[search.TermPlan, ProductQuery] | None = None,
 ) -> Any:
     """The page of the ranked candidates: the newest CANDIDATES matches (bounded by the
     first page's newest one, so later inserts do not shift a walk), ordered by score.
@@ -219,26 +240,32 @@ def _relevance_page(
             )
             if snapshot is not None:
                 base = base.where(rowid <= snapshot)
+        base = base.limit(search.CANDIDATES)
+    elif terms is not None:
+        plan, query = terms
+        filters_sql, filter_params = _term_filters(query)
+        base = search.mariadb_candidates(
+            plan, filters_sql=filters_sql, filter_params=filter_params, snapshot=snapshot
+        )
     else:
         base = select(
             Product.id.label("cid"),
             Product.created_at.label("ck"),
-            search.score(dialect, tokens).label("score"),
+            search.score(tokens).label("score"),
         ).where(*filters)
-        if dialect == "postgresql":
-            base = base.order_by(Product.created_at.desc(), Product.id.desc())
-        # MariaDB: the first CANDIDATES hits in FULLTEXT order, unsorted. InnoDB builds
-        # every hit of a term before any row comes out; sorting a common word's 300,000
-        # hits by date took 12 s at a million rows, by MATCH score 27 s, unsorted 0.7 s.
+        base = base.order_by(Product.created_at.desc(), Product.id.desc())
         if snapshot is not None:
             base = base.where(Product.created_at <= snapshot)
-    candidates = base.limit(search.CANDIDATES).subquery("candidates")
+        base = base.limit(search.CANDIDATES)
+    candidates = base.subquery("candidates")
     top = (
         select(
             candidates.c.cid,
             candidates.c.score,
             candidates.c.ck,
-            func.max(candidates.c.ck).over().label("snap"),
+            # The newest candidate. Not max(ck) OVER (): MariaDB recomputes that for
+            # every row (1.6 s for 1,000 candidates under load), first_value is linear.
+            func.first_value(candidates.c.ck).over(order_by=candidates.c.ck.desc()).label("snap"),
             # All the candidates: fewer than the cap means every match, an exact total.
             func.count().over().label("ncand"),
         )
@@ -375,7 +402,12 @@ async def list_products(
     tokens = search.search_tokens(query.q) if query.q else []
     if query.q and not tokens:
         return ProductPage(query.page, [], {}, 0, True, None)
-    filters = _filters(query, dialect, tokens)
+    plan = None
+    if tokens and dialect in ("mysql", "mariadb"):
+        plan = await search.mariadb_plan(session, tokens)
+        if plan is None:  # some word is in no product
+            return ProductPage(cursor.page if cursor else query.page, [], {}, 0, True, None)
+    filters = _filters(query, dialect, tokens, plan)
     page = cursor.page if cursor else query.page
     relevance = query.sort == "relevance" and bool(tokens)
     sort = query.sort if query.sort != "relevance" else "newest"
@@ -388,15 +420,21 @@ async def list_products(
             snapshot=_snapshot_value(dialect, cursor.snapshot if cursor else None),
             offset=offset,
             size=query.size,
+            terms=(plan, query) if plan is not None else None,
         )
         rows = list((await session.execute(statement)).all())
         candidates = int(rows[0].ncand) if rows else None
         if candidates is not None and candidates < search.CANDIDATES:
             counted, estimated = candidates, False  # every match was a candidate
-        elif candidates is not None and dialect in ("mysql", "mariadb"):
-            # Counting 10,001 InnoDB FULLTEXT hits costs seconds (2.7 s for a common word):
-            # a broad MariaDB search reports its candidates as a lower bound instead.
-            counted, estimated = candidates, True
+        elif plan is not None:
+            filters_sql, filter_params = _term_filters(query)
+            count = search.mariadb_count(
+                plan,
+                filters_sql=filters_sql,
+                filter_params=filter_params,
+                cap=EXACT_TOTAL_UP_TO + 1,
+            )
+            counted, estimated = int((await session.execute(count)).scalar_one()), False
         else:
             counted, estimated = await _total(session, dialect, filters, tokens)
     elif not tokens:
@@ -446,7 +484,8 @@ async def list_products(
             value = getattr(last, key_column.key)
             next_cursor = Cursor(sort=sort, page=page + 1, after=(_key_json(sort, value), last.id))
     images = await images_of(session, [row.id for row in rows]) if rows else {}
-    exact = not estimated and counted <= EXACT_TOTAL_UP_TO
+    # A token past MAX_EXPANSIONS terms searched only the first ones: not every match.
+    exact = not estimated and counted <= EXACT_TOTAL_UP_TO and not (plan and plan.truncated)
     return ProductPage(
         page=page,
         rows=rows,
