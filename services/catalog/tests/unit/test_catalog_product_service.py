@@ -275,4 +275,7 @@ async def test_reading_and_listing_raise_domain_errors(photos: service.Photos) -
     await service.list_products(products=products, query=ProductQuery(q="lamp"))
     [(query, cursor)] = products.listed
     assert cursor is None
-    assert query.sort == "newest"  # ProductQuery alone keeps newest; the view picks relevance
+    assert query.sort == "relevance"  # SPEC §3: relevance is the default sort when q is given
+    await service.list_products(products=products, query=ProductQuery(q="lamp", sort="price_asc"))
+    await service.list_products(products=products, query=ProductQuery(sort="relevance"))
+    assert [listed.sort for listed, _ in products.listed[1:]] == ["price_asc", "newest"]

@@ -40,7 +40,7 @@ def plain_list_query(raw: bytes) -> ProductQuery | None:
     """The ProductQuery for a query string FastAPI would accept as it stands, or None
     when FastAPI should look at it (repeats, unknown names, anything it would coerce)."""
     if not raw:
-        return views.list_query()
+        return ProductQuery()
     values: dict[str, Any] = {}
     # Decoded as Starlette's QueryParams does.
     for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
@@ -59,7 +59,7 @@ def plain_list_query(raw: bytes) -> ProductQuery | None:
             values[name] = value
         else:
             return None  # min_rating (a Decimal), an unknown name, an unknown sort
-    return views.list_query(**values)
+    return ProductQuery(**values)
 
 
 def _handler_for(app: Any, exc: Exception) -> Any:

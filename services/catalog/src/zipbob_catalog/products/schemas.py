@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -81,6 +81,14 @@ class ProductQuery(BaseModel):
     size: int = Field(20, ge=1, le=100)
     sort: ProductSort = "newest"
     cursor: str | None = Field(None, max_length=1000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_sort(cls, data: Any) -> Any:
+        # No sort (or an explicit None from a view) means relevance with q, newest without.
+        if isinstance(data, dict) and data.get("sort") is None:
+            data = {**data, "sort": "relevance" if data.get("q") else "newest"}
+        return data
 
     @model_validator(mode="after")
     def _relevance_needs_q(self) -> ProductQuery:

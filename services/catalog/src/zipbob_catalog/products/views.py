@@ -153,29 +153,6 @@ def _if_none_match(raw: str | None) -> set[str]:
     return tags | {f"W/{tag}" for tag in tags if not tag.startswith("W/")}
 
 
-def list_query(
-    *,
-    q: str | None = None,
-    category: str | None = None,
-    seller_id: str | None = None,
-    min_rating: Decimal | None = None,
-    page: int = 1,
-    size: int = 20,
-    sort: ProductSort | None = None,
-    cursor: str | None = None,
-) -> ProductQuery:
-    return ProductQuery(
-        q=q,
-        category=category,
-        seller_id=seller_id,
-        min_rating=min_rating,
-        page=page,
-        size=size,
-        sort=sort or ("relevance" if q else "newest"),
-        cursor=cursor,
-    )
-
-
 async def list_response(
     runtime: CatalogRuntime, products: SqlProducts, query: ProductQuery, if_none_match: str | None
 ) -> Response:
@@ -240,7 +217,7 @@ async def list_products(
 ) -> Response:
     # Plain requests never get here: products.fastpath answers them before FastAPI's
     # routing; this route serves the rest (odd parameters, HEAD) and the OpenAPI document.
-    query = list_query(
+    query = ProductQuery(
         q=q,
         category=category,
         seller_id=seller_id,
