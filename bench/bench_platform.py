@@ -58,10 +58,11 @@ sys.path.insert(0, str(HERE))
 
 import aiohttp  # noqa: E402
 import catalog_seed  # noqa: E402
-from loadgen import Recorder, run_load  # noqa: E402
+from loadgen import run_load  # noqa: E402
 
 from tests.e2e.client import ApiClient, User  # noqa: E402
 from tests.e2e.dev_stack import DevStack, start_dev_stack  # noqa: E402
+from tests.e2e.mixes import register_scenario  # noqa: E402
 
 TARGET_RPS, TARGET_P99_MS, TARGET_LAG_P99_S = 1000.0, 100.0, 1.0
 PLAN_LENGTH = 30_000  # requests in the plan; wrk cycles through it
@@ -523,34 +524,6 @@ def print_lag(label: str, lag: LagReport, seconds: float) -> None:
 
 
 # ---------------------------------------------------------------- photos (optional mix)
-
-
-def register_scenario(sellers: list[User], photo: bytes, ready_times: list[float],
-                      pending: list[str]):  # type: ignore[no-untyped-def]  # fmt: skip
-    async def scenario(rec: Recorder, worker: int) -> None:
-        form = aiohttp.FormData()
-        fields = {"name": "Photo lamp", "description": "", "price": "20.00", "currency": "EUR",
-                  "stock": "1", "category": "lighting"}  # fmt: skip
-        for key, value in fields.items():
-            form.add_field(key, value)
-        form.add_field("image", photo, filename="p.jpg", content_type="image/jpeg")
-        started = time.monotonic()
-        status, body = await rec.call("POST /api/products (12 MP photo)", "POST", "/api/products",
-                                      data=form, headers=sellers[worker % len(sellers)].headers,
-                                      expect=(201,))  # fmt: skip
-        if status != 201:
-            return
-        product_id = body["id"]
-        while time.monotonic() - started < 120:
-            _, product = await rec.call("GET /api/products/{id} (poll)", "GET",
-                                        f"/api/products/{product_id}")  # fmt: skip
-            if product and product["images"][0]["status"] != "pending":
-                ready_times.append(time.monotonic() - started)
-                return
-            await asyncio.sleep(0.1)
-        pending.append(product_id)
-
-    return scenario
 
 
 def photos_run(stack: DevStack, args: argparse.Namespace, plan: Path, tokens: Path) -> int:

@@ -12,10 +12,10 @@ import pytest
 
 from .client import ApiClient
 from .dev_stack import start_dev_stack
+from .mixes import browse_scenario, register_scenario, review_scenario, seed
 from .photos import photo_jpeg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from bench_platform import browse_scenario, register_scenario, review_scenario, seed
 from loadgen import run_load
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
