@@ -260,6 +260,9 @@ def start_summary_relay(
             heartbeat_seconds=settings.rabbitmq.heartbeat_seconds,
         )
         publisher = ConfirmedPublisher(broker)
+    from zipbob_platform.event_auth import signing_publisher
+
+    publisher = signing_publisher(publisher, settings.event_auth)  # signed mode: zipbobsig
     relay = SummaryRelay(
         repository=deps.repository, intents=intents, publisher=publisher, settings=summaries
     )
