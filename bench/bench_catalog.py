@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import os
 import statistics
 import subprocess
@@ -24,10 +23,16 @@ from pathlib import Path
 import aiohttp
 import pika
 from aiohttp import web
-from PIL import Image
 
 from zipbob_devkit.embedded import free_port, start_s3, wait_for_port
-from zipbob_devkit.testing import TokenSigner, create_sql_database, drop_sql_database
+from zipbob_devkit.testing import (
+    TokenSigner,
+    create_sql_database,
+    drop_sql_database,
+    noisy_jpeg,
+    serve_app,
+    service_env,
+)
 from zipbob_platform import events
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,24 +41,14 @@ FIELDS = {"name": "Bench", "price": "10.00", "currency": "EUR", "stock": "1", "c
 
 
 def photo_of(target: int) -> bytes:
-    side = 600
-    while True:
-        image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=85)
-        if buffer.tell() >= target:
-            return buffer.getvalue()
-        side = int(side * 1.04)
+    # Grows slowly from 600 px so the photo lands close to the target size.
+    return noisy_jpeg(target, side=600, growth=1.04, quality=85)
 
 
 async def serve_jwks(signer: TokenSigner) -> tuple[web.AppRunner, int]:
     app = web.Application()
     app.router.add_get("/.well-known/jwks.json", lambda _: web.json_response(signer.jwks))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, port
+    return await serve_app(app)
 
 
 def summary(label: str, latencies: list[float], elapsed: float) -> str:
@@ -90,19 +85,18 @@ async def bench_registration(backend: str, args, s3, jwks_port: int, signer: Tok
     tmp = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
     db_url = await create_sql_database(backend, tmp_dir=tmp)
     port = free_port()
-    env = {
-        **os.environ,
+    env = service_env(
+        "catalog",
+        port=port,
+        data_dir=tmp,
+        config_dir=ROOT / "config",  # runnable from any folder
         **s3.env,
-        "ZIPBOB_PROFILE": "test",
-        "ZIPBOB_CONFIG_DIR": str(ROOT / "config"),
-        "ZIPBOB_DATA_DIR": str(tmp),
-        "ZIPBOB_CATALOG_PORT": str(port),
-        "ZIPBOB_DATABASE__URL": db_url,
-        "ZIPBOB_LOGGING__ACCESS_LOG": "false",
-        "ZIPBOB_LOGGING__LEVEL": "WARNING",
-        "ZIPBOB_OUTBOX__RELAY_ENABLED": "false",
-        "ZIPBOB_AUTH__JWKS_URL": f"http://127.0.0.1:{jwks_port}/.well-known/jwks.json",
-    }
+        ZIPBOB_DATABASE__URL=db_url,
+        ZIPBOB_LOGGING__ACCESS_LOG="false",
+        ZIPBOB_LOGGING__LEVEL="WARNING",
+        ZIPBOB_OUTBOX__RELAY_ENABLED="false",
+        ZIPBOB_AUTH__JWKS_URL=f"http://127.0.0.1:{jwks_port}/.well-known/jwks.json",
+    )
     server = subprocess.Popen(
         [sys.executable, "-m", "zipbob_catalog"],
         env=env,

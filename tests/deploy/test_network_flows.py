@@ -267,16 +267,29 @@ def pod_endpoints(objects: list[dict], namespace: str) -> dict[str, Endpoint]:
         pods[obj["metadata"]["name"]] = Endpoint(obj["metadata"]["name"], namespace, labels, ports)
     # Created by operators in this namespace (their labels, from their reconcilers).
     for obj in objects:
-        name = obj["metadata"]["name"]
-        if obj["kind"] == "RabbitmqCluster":
-            pods["rabbitmq"] = Endpoint(
+        made = _operator_pod(obj)
+        if made is not None:
+            key, labels, ports = made
+            pods[key] = Endpoint(key, namespace, labels, ports)
+    return pods
+
+
+Ports = dict[str, tuple[int, str]]
+
+
+def _operator_pod(obj: dict) -> tuple[str, dict[str, str], Ports] | None:
+    """The pod an operator runs for ``obj`` (its key, labels and ports), if it runs one."""
+    name = obj["metadata"]["name"]
+    match obj["kind"]:
+        case "RabbitmqCluster":
+            labels = {
+                "app.kubernetes.io/name": name,
+                "app.kubernetes.io/component": "rabbitmq",
+                "app.kubernetes.io/part-of": "rabbitmq",
+            }
+            return (
                 "rabbitmq",
-                namespace,
-                {
-                    "app.kubernetes.io/name": name,
-                    "app.kubernetes.io/component": "rabbitmq",
-                    "app.kubernetes.io/part-of": "rabbitmq",
-                },
+                labels,
                 {
                     "amqp": (5672, "TCP"),
                     "management": (15672, "TCP"),
@@ -285,49 +298,35 @@ def pod_endpoints(objects: list[dict], namespace: str) -> dict[str, Endpoint]:
                     "cluster-links": (25672, "TCP"),
                 },
             )
-        if obj["kind"] == "Broker":
-            pods["broker-ingress"] = Endpoint(
-                "broker-ingress",
-                namespace,
-                {"eventing.knative.dev/broker": name, "eventing.knative.dev/brokerRole": "ingress"},
-                {"http": (8080, "TCP"), "http-metrics": (9090, "TCP")},
-            )
-        if obj["kind"] == "Trigger":
-            pods[f"{name}-dispatcher"] = Endpoint(
-                f"{name}-dispatcher",
-                namespace,
-                {
-                    "eventing.knative.dev/broker": obj["spec"]["broker"],
-                    "eventing.knative.dev/brokerRole": "dispatcher",
-                },
-            )
-        if obj["kind"] == "RabbitmqSource":
-            pods["source-adapter"] = Endpoint(
-                "source-adapter",
-                namespace,
-                {
-                    "eventing.knative.dev/source": "rabbitmq-source-controller",
-                    "eventing.knative.dev/SourceName": name,
-                },
-            )
-        if obj["kind"] == "Elasticsearch":
-            pods["elasticsearch"] = Endpoint(
-                "elasticsearch",
-                namespace,
-                {
-                    "elasticsearch.k8s.elastic.co/cluster-name": name,
-                    "common.k8s.elastic.co/type": "elasticsearch",
-                },
-                {"https": (9200, "TCP"), "transport": (9300, "TCP")},
-            )
-        if obj["kind"] == "Kibana":
-            pods["kibana"] = Endpoint(
-                "kibana",
-                namespace,
-                {"kibana.k8s.elastic.co/name": name, "common.k8s.elastic.co/type": "kibana"},
-                {"https": (5601, "TCP")},
-            )
-    return pods
+        case "Broker":
+            labels = {
+                "eventing.knative.dev/broker": name,
+                "eventing.knative.dev/brokerRole": "ingress",
+            }
+            return "broker-ingress", labels, {"http": (8080, "TCP"), "http-metrics": (9090, "TCP")}
+        case "Trigger":
+            broker = obj["spec"]["broker"]
+            labels = {
+                "eventing.knative.dev/broker": broker,
+                "eventing.knative.dev/brokerRole": "dispatcher",
+            }
+            return f"{name}-dispatcher", labels, {}
+        case "RabbitmqSource":
+            labels = {
+                "eventing.knative.dev/source": "rabbitmq-source-controller",
+                "eventing.knative.dev/SourceName": name,
+            }
+            return "source-adapter", labels, {}
+        case "Elasticsearch":
+            labels = {
+                "elasticsearch.k8s.elastic.co/cluster-name": name,
+                "common.k8s.elastic.co/type": "elasticsearch",
+            }
+            return "elasticsearch", labels, {"https": (9200, "TCP"), "transport": (9300, "TCP")}
+        case "Kibana":
+            labels = {"kibana.k8s.elastic.co/name": name, "common.k8s.elastic.co/type": "kibana"}
+            return "kibana", labels, {"https": (5601, "TCP")}
+    return None
 
 
 CLUSTER = {

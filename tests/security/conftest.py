@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,10 @@ import pytest
 from aiohttp import web
 
 from zipbob_devkit.embedded import free_port
-from zipbob_devkit.testing import unique_name
+from zipbob_devkit.testing import serve_app, service_env, unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery"
 
 
 @dataclass
@@ -58,10 +60,7 @@ async def echo_upstream() -> AsyncIterator[EchoUpstream]:
     upstream = EchoUpstream()
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", upstream.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    upstream.port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", upstream.port).start()
+    runner, upstream.port = await serve_app(app)
     yield upstream
     await runner.cleanup()
 
@@ -116,20 +115,16 @@ def start_gateway(
     data_dir = tmp / unique_name("gw")
     data_dir.mkdir(parents=True)
     log = data_dir / "gateway.log"
-    full_env = {
-        **os.environ,
-        "ZIPBOB_PROFILE": "test",
-        "ZIPBOB_CONFIG_DIR": str(REPO_ROOT / "config"),
-        "ZIPBOB_DATA_DIR": str(data_dir),
-        "ZIPBOB_GATEWAY_PORT": str(port),
+    settings = {
         "ZIPBOB_REDIS__URL": redis_url,
         "ZIPBOB_REDIS__KEY_PREFIX": unique_name("zbtest:sec"),
         "ZIPBOB_CATALOG_PORT": str(upstream_port),
         "ZIPBOB_REVIEW_PORT": str(upstream_port),
         "ZIPBOB_LOGGING__LEVEL": "WARNING",
         **TUNED,
-        **(env or {}),
+        **(env or {}),  # a test's own settings win
     }
+    full_env = service_env("gateway", port=port, data_dir=data_dir, **settings)
     full_env.pop("ZIPBOB_DATABASE__URL", None)
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -232,3 +227,34 @@ def _complete(data: bytes) -> bool:
 def status_of(answer: bytes) -> int:
     assert answer.startswith(b"HTTP/1.1 "), answer[:200]
     return int(answer.split(b" ", 2)[1])
+
+
+# ---- accounts: every test signs up its own users (fresh emails, the one PASSWORD) ---------
+
+
+def new_email() -> str:
+    return f"sec-{uuid.uuid4().hex[:10]}@example.com"
+
+
+async def new_customer(client: httpx.AsyncClient) -> str:
+    """Sign up a customer through ``client`` (a gateway); returns the email."""
+    email = new_email()
+    created = await client.post(
+        "/api/auth/signup",
+        json={"email": email, "password": PASSWORD, "display_name": "V", "role": "customer"},
+    )
+    assert created.status_code == 201, created.text
+    return email
+
+
+def signed_in(gateway: str, role: str) -> dict[str, Any]:
+    """A new user of ``role`` at ``gateway``: its bearer ``headers``, ``id`` and ``token``."""
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"email": email, "password": PASSWORD, "display_name": role, "role": role}
+    assert httpx.post(f"{gateway}/api/auth/signup", json=body, timeout=20).status_code == 201
+    login = httpx.post(
+        f"{gateway}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=20
+    ).json()
+    headers = {"Authorization": f"Bearer {login['access_token']}"}
+    me = httpx.get(f"{gateway}/api/auth/me", headers=headers, timeout=10).json()
+    return {"headers": headers, "id": me["id"], "token": login["access_token"]}

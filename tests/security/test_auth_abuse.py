@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import httpx
@@ -12,20 +11,9 @@ import pytest
 from zipbob_gateway.auth.passwords import concurrent_hashes, container_cpus
 from zipbob_gateway.settings import PasswordHashingSettings
 
+from .conftest import PASSWORD, new_customer, new_email
+
 pytestmark = pytest.mark.integration
-PASSWORD = "correct horse battery"
-
-
-def _email() -> str:
-    return f"sec-{uuid.uuid4().hex[:10]}@example.com"
-
-
-async def _signup(client: httpx.AsyncClient, email: str) -> None:
-    created = await client.post(
-        "/api/auth/signup",
-        json={"email": email, "password": PASSWORD, "display_name": "V", "role": "customer"},
-    )
-    assert created.status_code == 201, created.text
 
 
 async def _login(
@@ -48,8 +36,7 @@ def trusting_gateway(gateway_starter):
 
 async def test_untrusted_peer_cannot_choose_its_address(edge_gateway):
     async with httpx.AsyncClient(base_url=edge_gateway.url, timeout=20) as client:
-        email = _email()
-        await _signup(client, email)
+        email = await new_customer(client)
         for _ in range(5):
             assert (await _login(client, email, "wrong guess!")).status_code == 401
         assert (await _login(client, email, "wrong guess!")).status_code == 429
@@ -60,8 +47,7 @@ async def test_untrusted_peer_cannot_choose_its_address(edge_gateway):
 
 async def test_trusted_proxy_hops_name_the_client(trusting_gateway, echo_upstream):
     async with httpx.AsyncClient(base_url=trusting_gateway.url, timeout=20) as client:
-        email = _email()
-        await _signup(client, email)
+        email = await new_customer(client)
         for _ in range(5):
             assert (await _login(client, email, "wrong!", ip="203.0.113.7")).status_code == 401
         assert (await _login(client, email, "wrong!", ip="203.0.113.7")).status_code == 429
@@ -78,7 +64,9 @@ async def test_trusted_proxy_hops_name_the_client(trusting_gateway, echo_upstrea
 
 async def test_spraying_many_emails_from_one_address_meets_429(edge_gateway):
     async with httpx.AsyncClient(base_url=edge_gateway.url, timeout=30) as client:
-        statuses = [(await _login(client, _email(), "Spring2026!")).status_code for _ in range(45)]
+        statuses = [
+            (await _login(client, new_email(), "Spring2026!")).status_code for _ in range(45)
+        ]
         assert 429 in statuses, statuses
         assert set(statuses) <= {401, 429}
         refreshes = [
@@ -92,8 +80,7 @@ async def test_spraying_many_emails_from_one_address_meets_429(edge_gateway):
 
 async def test_many_addresses_cannot_lock_the_owner_out(trusting_gateway):
     async with httpx.AsyncClient(base_url=trusting_gateway.url, timeout=30) as client:
-        victim = _email()
-        await _signup(client, victim)
+        victim = await new_customer(client)
         home = "192.0.2.10"
         assert (await _login(client, victim, PASSWORD, ip=home)).status_code == 200
         # A botnet: each address guesses a little, together they pass the email ceiling.
@@ -121,7 +108,7 @@ async def test_concurrent_password_hashes_are_bounded(gateway_starter):
     baseline = gateway.rss_kib("VmRSS")
     async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
         answers = await asyncio.gather(
-            *(_login(client, _email(), "whatever-123") for _ in range(40))
+            *(_login(client, new_email(), "whatever-123") for _ in range(40))
         )
     statuses = [r.status_code for r in answers]
     assert set(statuses) <= {401, 503}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import time
-import uuid
 from typing import Any
 
 import httpx
@@ -22,13 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from zipbob_devkit.embedded import free_port
+from zipbob_devkit.testing import serve_app
 from zipbob_platform.cloudevents import new_event, to_http_binary
 from zipbob_platform.event_auth import EventAuthSettings, EventRefused, EventSenderAuth
 
+from .conftest import signed_in
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HEADER = "X-ZipBob-Event-Token"
-PASSWORD = "correct horse battery"
 
 
 def _secret() -> dict[str, str]:
@@ -36,13 +36,7 @@ def _secret() -> dict[str, str]:
 
 
 def _user(gateway: str, role: str) -> dict[str, str]:
-    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
-    body = {"email": email, "password": PASSWORD, "display_name": role, "role": role}
-    assert httpx.post(f"{gateway}/api/auth/signup", json=body, timeout=20).status_code == 201
-    login = httpx.post(
-        f"{gateway}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=20
-    )
-    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+    return signed_in(gateway, role)["headers"]
 
 
 def _jpeg() -> bytes:
@@ -209,10 +203,7 @@ async def oidc() -> Any:
     jwks = {"keys": [{**public, "kid": "k1", "alg": "RS256", "use": "sig"}]}
     app = web.Application()
     app.router.add_get("/openid/v1/jwks", lambda _: web.json_response(jwks))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, port = await serve_app(app)
     settings = EventAuthSettings.model_validate(
         {
             "mode": "oidc",

@@ -9,7 +9,6 @@ missing token leaves the header ignored. The token never goes upstream, nor into
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -21,20 +20,15 @@ import httpx
 import pytest
 
 from zipbob_devkit.embedded import free_port
-from zipbob_devkit.testing import unique_name
+from zipbob_devkit.testing import service_env, unique_name
 
-from .conftest import REPO_ROOT, GatewayProcess, GatewayStarter
+from .conftest import PASSWORD, GatewayProcess, GatewayStarter, new_customer
 
 pytestmark = pytest.mark.integration
-PASSWORD = "correct horse battery"
 TOKEN = "proxy-" + uuid.uuid4().hex
 HEADER = "X-ZipBob-Proxy-Token"
 AUTH_BURST = 20  # /api/auth/* requests per address before 429 (refilled at 0.01/s)
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _email() -> str:
-    return f"proxy-{uuid.uuid4().hex[:10]}@example.com"
 
 
 def _hop(ip: str, token: str | None) -> dict[str, str]:
@@ -42,14 +36,6 @@ def _hop(ip: str, token: str | None) -> dict[str, str]:
     if token is not None:
         headers[HEADER] = token
     return headers
-
-
-async def _signup(client: httpx.AsyncClient, email: str) -> None:
-    created = await client.post(
-        "/api/auth/signup",
-        json={"email": email, "password": PASSWORD, "display_name": "P", "role": "customer"},
-    )
-    assert created.status_code == 201, created.text
 
 
 async def _bad_login(client: httpx.AsyncClient, email: str, headers: dict[str, str]) -> int:
@@ -78,8 +64,7 @@ def credential_gateway(gateway_starter: GatewayStarter) -> GatewayProcess:
 
 async def test_with_the_token_each_forwarded_address_has_its_own_login_limit(credential_gateway):
     async with httpx.AsyncClient(base_url=credential_gateway.url, timeout=20) as client:
-        email = _email()
-        await _signup(client, email)
+        email = await new_customer(client)
         first, second = _hop("203.0.113.21", TOKEN), _hop("203.0.113.22", TOKEN)
         assert [await _bad_login(client, email, first) for _ in range(5)] == [401] * 5
         assert await _bad_login(client, email, first) == 429
@@ -108,8 +93,7 @@ async def test_with_the_token_each_forwarded_address_has_its_own_auth_bucket(cre
 @pytest.mark.parametrize("token", ["wrong-" + uuid.uuid4().hex, None], ids=["wrong", "missing"])
 async def test_without_the_token_forwarded_addresses_are_ignored(credential_gateway, token):
     async with httpx.AsyncClient(base_url=credential_gateway.url, timeout=20) as client:
-        email = _email()
-        await _signup(client, email)
+        email = await new_customer(client)
         # Five different claimed addresses, one lock-out: all of them are the peer.
         claims = [_hop(f"192.0.2.{n}", token) for n in range(1, 7)]
         assert [await _bad_login(client, email, claims[n]) for n in range(5)] == [401] * 5
@@ -157,17 +141,15 @@ def console(
     data_dir = tmp_path_factory.mktemp("proxy-console") / unique_name("web")
     data_dir.mkdir()
     log = data_dir / "web.log"
-    env = {
-        **os.environ,
-        "ZIPBOB_PROFILE": "test",
-        "ZIPBOB_CONFIG_DIR": str(REPO_ROOT / "config"),
-        "ZIPBOB_DATA_DIR": str(data_dir),
-        "ZIPBOB_WEB_PORT": str(web_port),
-        "ZIPBOB_WEB__GATEWAY_URL": gateway.url,
-        "ZIPBOB_WEB__GATEWAY_PROXY_TOKEN": TOKEN,
-        "ZIPBOB_WEB__SESSION__SECURE_COOKIES": "false",  # plain http here
-        "ZIPBOB_LOGGING__LEVEL": "WARNING",
-    }
+    env = service_env(
+        "web",
+        port=web_port,
+        data_dir=data_dir,
+        ZIPBOB_WEB__GATEWAY_URL=gateway.url,
+        ZIPBOB_WEB__GATEWAY_PROXY_TOKEN=TOKEN,
+        ZIPBOB_WEB__SESSION__SECURE_COOKIES="false",  # plain http here
+        ZIPBOB_LOGGING__LEVEL="WARNING",
+    )
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "zipbob_web"],
@@ -218,9 +200,8 @@ async def _console_login(browser: httpx.AsyncClient, email: str, password: str) 
 
 
 async def test_two_browsers_behind_the_console_keep_their_own_login_limits(console):
-    email = _email()
     async with httpx.AsyncClient(base_url=console.url, timeout=20) as direct:
-        await _signup(direct, email)
+        email = await new_customer(direct)
     async with _browser(console, "203.0.113.51") as first, _browser(console, "203.0.113.52") as b:
         assert [await _console_login(first, email, "wrong!") for _ in range(5)] == [401] * 5
         assert await _console_login(first, email, "wrong!") == 429

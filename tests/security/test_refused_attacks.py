@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import time
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,26 +17,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .conftest import raw_exchange, status_of
+from .conftest import raw_exchange, signed_in, status_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-PASSWORD = "correct horse battery"
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _user(gateway: str, role: str) -> dict[str, Any]:
-    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
-    body = {"email": email, "password": PASSWORD, "display_name": role, "role": role}
-    assert httpx.post(f"{gateway}/api/auth/signup", json=body, timeout=20).status_code == 201
-    login = httpx.post(
-        f"{gateway}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=20
-    ).json()
-    headers = {"Authorization": f"Bearer {login['access_token']}"}
-    me = httpx.get(f"{gateway}/api/auth/me", headers=headers, timeout=10).json()
-    return {"headers": headers, "id": me["id"], "token": login["access_token"]}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +32,7 @@ def gateway(running_platform: dict[str, str]) -> str:
 
 
 def test_forged_tokens_are_401(gateway):
-    user = _user(gateway, "seller")
+    user = signed_in(gateway, "seller")
     jwks = httpx.get(f"{gateway}/.well-known/jwks.json", timeout=10).json()
     kid = jwks["keys"][0]["kid"]
     public_pem = jwt.PyJWK(jwks["keys"][0]).key.public_bytes(
@@ -128,44 +114,35 @@ async def test_path_tricks_never_reach_internal_endpoints(gateway, path):
     assert b'"outcome"' not in answer
 
 
+def _created(url: str, body: dict[str, Any], owner: dict[str, Any]) -> str:
+    answer = httpx.post(url, json=body, headers=owner["headers"], timeout=20)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def _intruder_statuses(url: str, change: dict[str, Any], intruder: dict[str, Any]) -> list[int]:
+    """What a PATCH and a DELETE of someone else's ``url`` answer ``intruder``."""
+    headers = intruder["headers"]
+    return [
+        httpx.patch(url, json=change, headers=headers, timeout=20).status_code,
+        httpx.delete(url, headers=headers, timeout=20).status_code,
+    ]
+
+
 def test_no_idor_on_products_or_reviews(gateway):
-    alice, bob = _user(gateway, "seller"), _user(gateway, "seller")
-    customer, other = _user(gateway, "customer"), _user(gateway, "customer")
-    product = httpx.post(
-        f"{gateway}/api/products",
-        json={
-            "name": "bowl",
-            "description": "d",
-            "price": "5.00",
-            "currency": "EUR",
-            "stock": 1,
-            "category": "home",
-        },
-        headers=alice["headers"],
-        timeout=20,
-    )
-    assert product.status_code == 201, product.text
-    pid = product.json()["id"]
-    assert (
-        httpx.patch(
-            f"{gateway}/api/products/{pid}", json={"name": "mine"}, headers=bob["headers"]
-        ).status_code
-        == 403
-    )
-    assert httpx.delete(f"{gateway}/api/products/{pid}", headers=bob["headers"]).status_code == 403
-    review = httpx.post(
-        f"{gateway}/api/products/{pid}/reviews",
-        json={"rating": 5, "title": "t", "body": "b"},
-        headers=customer["headers"],
-        timeout=20,
-    )
-    assert review.status_code == 201, review.text
-    rid = review.json()["id"]
-    assert (
-        httpx.patch(
-            f"{gateway}/api/reviews/{rid}", json={"rating": 1}, headers=other["headers"]
-        ).status_code
-        == 403
-    )
-    assert httpx.delete(f"{gateway}/api/reviews/{rid}", headers=other["headers"]).status_code == 403
+    alice, bob = signed_in(gateway, "seller"), signed_in(gateway, "seller")
+    customer, other = signed_in(gateway, "customer"), signed_in(gateway, "customer")
+    product = {
+        "name": "bowl",
+        "description": "d",
+        "price": "5.00",
+        "currency": "EUR",
+        "stock": 1,
+        "category": "home",
+    }
+    pid = _created(f"{gateway}/api/products", product, alice)
+    assert _intruder_statuses(f"{gateway}/api/products/{pid}", {"name": "mine"}, bob) == [403] * 2
+    review = {"rating": 5, "title": "t", "body": "b"}
+    rid = _created(f"{gateway}/api/products/{pid}/reviews", review, customer)
+    assert _intruder_statuses(f"{gateway}/api/reviews/{rid}", {"rating": 1}, other) == [403] * 2
     assert httpx.get(f"{gateway}/api/products/{pid}", timeout=10).json()["name"] == "bowl"

@@ -7,19 +7,16 @@ platform plugin's fixtures; the catalog runs in uvicorn on a loopback port.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from zipbob_catalog.main import create_app
 from zipbob_catalog.settings import CatalogSettings
-from zipbob_devkit.embedded import free_port
-from zipbob_devkit.testing import TokenSigner
+from zipbob_devkit.testing import Served, TokenSigner, noisy_jpeg, serve_asgi
 from zipbob_platform.auth import static_jwks_source
 
 # Event receivers refuse unauthenticated senders (zipbob_platform.event_auth); the test
@@ -60,28 +57,38 @@ class RunningCatalog:
     def runtime(self) -> Any:
         return self.app.state.container.runtime
 
+    @staticmethod
+    def product_body(**overrides: Any) -> dict[str, Any]:
+        """A valid body for POST /api/products, in plain words no search test looks for."""
+        return {
+            "name": "Plain thing",
+            "description": "nothing to see",
+            "price": "10.00",
+            "currency": "EUR",
+            "stock": 1,
+            "category": "misc",
+            **overrides,
+        }
 
-async def start_catalog(settings: CatalogSettings, signer: TokenSigner) -> tuple[Any, Any]:
+    async def create_product(
+        self, signer: TokenSigner, seller: str, **overrides: Any
+    ) -> dict[str, Any]:
+        """Create ``product_body(**overrides)`` as ``seller``; the 201's product."""
+        response = await self.client.post(
+            "/api/products", json=self.product_body(**overrides), headers=signer.headers(seller)
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+
+async def start_catalog(settings: CatalogSettings, signer: TokenSigner) -> tuple[Any, Served]:
+    """The app and its ``Served`` handle (``handle[2]`` is the port)."""
     app = create_app(settings, jwks_source=static_jwks_source(signer.jwks))
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="on", log_config=None, loop="asyncio"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(400):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.025)
-    return app, (server, task, port)
+    return app, await serve_asgi(app, lifespan="on", loop="asyncio")
 
 
-async def stop_catalog(handle: Any) -> None:
-    server, task, _ = handle
-    server.should_exit = True
-    await asyncio.wait_for(task, 15)
+async def stop_catalog(handle: Served) -> None:
+    await handle.stop()
 
 
 @pytest.fixture(scope="module")
@@ -137,19 +144,7 @@ class ImageFactory:
 
     def noisy_jpeg(self, target_bytes: int) -> bytes:
         """A photo-like JPEG of about ``target_bytes`` (random noise compresses badly)."""
-        import io
-        import os
-
-        from PIL import Image
-
-        side = 256
-        while True:
-            image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=90)
-            if buffer.tell() >= target_bytes:
-                return buffer.getvalue()
-            side = int(side * 1.3)
+        return noisy_jpeg(target_bytes)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ real SQL database (SQLite by default, all three backends where a test takes ``sq
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,11 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from aiohttp import web
 
-from zipbob_devkit.embedded import free_port
-from zipbob_devkit.testing import unique_name
+from zipbob_devkit.testing import Served, serve_app, serve_asgi, unique_name
 from zipbob_gateway.main import create_app
 from zipbob_gateway.settings import GatewaySettings
 from zipbob_platform.settings import load_settings
@@ -80,10 +77,7 @@ async def _start_fake(name: str) -> tuple[FakeService, web.AppRunner]:
     service = FakeService(name)
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", service.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    service.port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", service.port).start()
+    runner, service.port = await serve_app(app)
     return service, runner
 
 
@@ -146,7 +140,7 @@ async def gateway_factory(
     tmp_path: Path, redis_url: str, upstreams: dict[str, FakeService], monkeypatch: Any
 ) -> AsyncIterator[GatewayFactory]:
     monkeypatch.setenv("ZIPBOB_CONFIG_DIR", str(REPO_ROOT / "config"))
-    started: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
+    started: list[tuple[Served, httpx.AsyncClient]] = []
     data_dir = tmp_path / "data"
 
     async def start(
@@ -165,36 +159,23 @@ async def gateway_factory(
             **(env or {}),
         }
         settings = gateway_settings(tmp=tmp_path, env=full_env, customize=customize)
-        port = free_port()
-        config = uvicorn.Config(
+        served = await serve_asgi(
             create_app(settings),
-            host="127.0.0.1",
-            port=port,
             loop="none",
             http="httptools",
             lifespan="on",
-            log_config=None,
             access_log=False,
             proxy_headers=False,  # the client's X-Forwarded-For is data under test here
         )
-        server = uvicorn.Server(config)
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-        task = asyncio.create_task(server.serve())
-        for _ in range(200):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.02)
-        assert server.started, "gateway did not start"
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{served.port}"
         client = httpx.AsyncClient(base_url=url, timeout=30)
-        started.append((server, task, client))
+        started.append((served, client))
         return RunningGateway(url=url, settings=settings, client=client)
 
     yield start
-    for server, task, client in started:
+    for served, client in started:
         await client.aclose()
-        server.should_exit = True
-        await task
+        await served.stop()
 
 
 def _problem(response: httpx.Response) -> dict[str, Any]:

@@ -16,13 +16,14 @@ Fixtures:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import pytest
 
@@ -37,6 +38,8 @@ MARIADB_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("ZIPBOB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("ZIPBOB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+T = TypeVar("T")
 
 
 class FakeClock:
@@ -111,6 +114,105 @@ def signer() -> TokenSigner:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, within: float = 20.0, interval: float = 0.05
+) -> T:
+    """Await ``probe()`` until it gives something truthy and return that; TimeoutError
+    after ``within`` seconds. For what a test's workers do in the background."""
+    async with asyncio.timeout(within):
+        while True:
+            value = await probe()
+            if value:
+                return value
+            await asyncio.sleep(interval)
+
+
+class Served(NamedTuple):
+    """An ASGI app served by uvicorn inside this event loop (see ``serve_asgi``)."""
+
+    server: Any
+    task: asyncio.Task[None]
+    port: int
+
+    async def stop(self, within: float = 15.0) -> None:
+        self.server.should_exit = True
+        await asyncio.wait_for(self.task, within)
+
+
+async def serve_asgi(app: Any, *, within: float = 30.0, **options: Any) -> Served:
+    """Serve ``app`` with uvicorn in this event loop on a free loopback port, once it
+    listens. ``options`` go to ``uvicorn.Config`` (``lifespan``, ``loop``, ``http``...);
+    uvicorn neither configures logging nor takes the process's signals."""
+    import uvicorn
+
+    port = embedded.free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, **options)
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(within):
+        while not server.started:
+            if task.done():
+                task.result()  # raises what stopped it
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.02)
+    return Served(server, task, port)
+
+
+def service_env(
+    service: str,
+    *,
+    port: int,
+    data_dir: Path,
+    config_dir: Path | None = None,
+    profile: str = "test",
+    **env: str,
+) -> dict[str, str]:
+    """The environment of a ``python -m zipbob_<service>`` child in a test or benchmark:
+    this process's own, then the profile, the config folder (the repository's, found as
+    the services find it, unless given), a data dir and the service's port, then ``env``
+    (settings such as ``ZIPBOB_DATABASE__URL=...``), which win."""
+    from zipbob_platform.settings import find_config_dir
+
+    return {
+        **os.environ,
+        "ZIPBOB_PROFILE": profile,
+        "ZIPBOB_CONFIG_DIR": str(config_dir or find_config_dir()),
+        "ZIPBOB_DATA_DIR": str(data_dir),
+        f"ZIPBOB_{service.upper()}_PORT": str(port),
+        **env,
+    }
+
+
+async def serve_app(app: Any) -> tuple[Any, int]:
+    """Serve an aiohttp ``web.Application`` on a free loopback port: the stand-in upstreams,
+    JWKS documents and event sinks of tests and benchmarks. Returns the runner (``await
+    runner.cleanup()`` stops it) and the port."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = embedded.free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
+
+
+def noisy_jpeg(at_least: int, *, side: int = 256, growth: float = 1.3, quality: int = 90) -> bytes:
+    """A photo-like JPEG of at least ``at_least`` bytes: random noise compresses badly, so
+    the square grows by ``growth`` from ``side`` pixels until the file is large enough."""
+    import io
+
+    from PIL import Image
+
+    while True:
+        image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=quality)
+        if buffer.tell() >= at_least:
+            return buffer.getvalue()
+        side = int(side * growth)
 
 
 def upload_original(s3: Any, data: bytes) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_LABELS = ("service", "method", "route", "status")
@@ -90,3 +90,19 @@ def get_or_create(
     if existing is not None:
         return existing
     return kind(name, documentation, labels, registry=REGISTRY, **kwargs)
+
+
+def counter(name: str, documentation: str, *labels: str) -> Any:
+    """A business counter, declared once per process (``name`` ends in ``_total``)."""
+    return get_or_create(Counter, name, documentation, labels)
+
+
+def gauge(name: str, documentation: str, *labels: str) -> Any:
+    return get_or_create(Gauge, name, documentation, labels)
+
+
+def histogram(
+    name: str, documentation: str, *labels: str, buckets: tuple[float, ...] = LATENCY_BUCKETS
+) -> Any:
+    """A histogram of seconds (or ``buckets`` of the caller's own)."""
+    return get_or_create(Histogram, name, documentation, labels, buckets=buckets)

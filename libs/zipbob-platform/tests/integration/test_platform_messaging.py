@@ -4,14 +4,15 @@ convention, and what the consumer does with each handler outcome."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pika
 import pytest
 
 from zipbob_devkit.faults import TcpProxy
-from zipbob_devkit.testing import unique_name
+from zipbob_devkit.testing import eventually, unique_name
 from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, InvalidEvent, from_amqp, new_event
 from zipbob_platform.messaging import (
@@ -84,13 +85,40 @@ def _get_all(url: str, queue: str) -> list[tuple[Any, bytes]]:
     return _pika(url, work)
 
 
-async def _eventually(probe: Any, timeout: float = 20.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            value = await probe()
-            if value:
-                return value
-            await asyncio.sleep(0.05)
+@contextlib.asynccontextmanager
+async def _consuming(
+    broker: Broker, spec: QueueSpec, handler: Any, **options: Any
+) -> AsyncIterator[EventConsumer]:
+    """A consumer with quick test back-off, connected before the block runs, stopped after."""
+    consumer = EventConsumer(
+        broker=broker,
+        queues=[spec],
+        handler=handler,
+        retry_initial_seconds=0.05,
+        retry_max_seconds=0.2,
+        **options,
+    )
+    consumer.start()
+    try:
+        await asyncio.wait_for(consumer.connected.wait(), 20)
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture
+def cuttable(broker: Broker) -> Iterator[tuple[TcpProxy, Broker]]:
+    """The test broker reached through a TCP proxy the test can cut and restore."""
+    proxy = TcpProxy(5672).start()
+    yield (
+        proxy,
+        Broker(
+            url=f"amqp://guest:guest@{proxy.url_host_port}/%2F",
+            exchange=broker.exchange,
+            dead_letter_exchange=broker.dead_letter_exchange,
+        ),
+    )
+    proxy.stop()
 
 
 async def test_a_batch_is_confirmed_persistent_binary_mode_and_in_order(broker) -> None:
@@ -118,14 +146,11 @@ async def test_a_batch_is_confirmed_persistent_binary_mode_and_in_order(broker) 
     assert properties.headers["ce-traceparent"] == TRACEPARENT
 
 
-async def test_a_cut_connection_fails_the_publish_and_the_next_one_reconnects(broker) -> None:
+async def test_a_cut_connection_fails_the_publish_and_the_next_one_reconnects(
+    broker, cuttable
+) -> None:
     spec = await _queue(broker, events.IMAGE_FAILED)
-    proxy = TcpProxy(5672).start()
-    proxied = Broker(
-        url=f"amqp://guest:guest@{proxy.url_host_port}/%2F",
-        exchange=broker.exchange,
-        dead_letter_exchange=broker.dead_letter_exchange,
-    )
+    proxy, proxied = cuttable
     publisher = ConfirmedPublisher(proxied, confirm_timeout=5)
     first, second = (
         new_event(events.IMAGE_FAILED, events.RESIZER_SOURCE, {"n": n}) for n in (1, 2)
@@ -140,7 +165,6 @@ async def test_a_cut_connection_fails_the_publish_and_the_next_one_reconnects(br
         await publisher.publish(second)
     finally:
         await publisher.close()
-        proxy.stop()
     messages = await asyncio.to_thread(_get_all, broker.url, spec.name)
     assert [from_amqp(p.headers, b, p.content_type).id for p, b in messages] == [
         first.id,
@@ -172,9 +196,7 @@ async def test_queue_convention_dead_letters_by_queue_name(broker) -> None:
             return 0
 
         assert await asyncio.to_thread(_pika, broker.url, reject_one) == 1
-    dead = await _eventually(
-        lambda: asyncio.to_thread(_get_all, broker.url, spec.dead_letter_queue)
-    )
+    dead = await eventually(lambda: asyncio.to_thread(_get_all, broker.url, spec.dead_letter_queue))
     assert [body for _, body in dead] == [b"x"]
 
 
@@ -195,46 +217,38 @@ async def test_consumer_acks_dead_letters_and_retries_with_backoff(broker) -> No
         handled.append(event.data["kind"])
         return "applied"
 
-    consumer = EventConsumer(
-        broker=broker,
-        queues=[spec],
-        handler=handler,
-        retry_initial_seconds=0.05,
-        retry_max_seconds=0.2,
-        observe=lambda outcome, _detail: outcomes.append(outcome),
-        name="test",
-    )
-    consumer.start()
-    publisher = ConfirmedPublisher(broker)
-    try:
-        await asyncio.wait_for(consumer.connected.wait(), 20)
-        batch = [
-            new_event(events.IMAGE_RESIZED, events.RESIZER_SOURCE, {"kind": kind})
-            for kind in ("ok", "reject", "invalid", "flaky", "last")
-        ]
-        assert await publisher.publish_batch(batch) == (5, None)
+    def observe(outcome: str, _detail: Any) -> None:
+        outcomes.append(outcome)
 
-        def junk(channel: Any) -> None:
-            channel.basic_publish(
-                broker.exchange, events.IMAGE_RESIZED, b"{}", pika.BasicProperties()
-            )
+    async with _consuming(broker, spec, handler, observe=observe, name="test") as consumer:
+        publisher = ConfirmedPublisher(broker)
+        try:
+            batch = [
+                new_event(events.IMAGE_RESIZED, events.RESIZER_SOURCE, {"kind": kind})
+                for kind in ("ok", "reject", "invalid", "flaky", "last")
+            ]
+            assert await publisher.publish_batch(batch) == (5, None)
 
-        await asyncio.to_thread(_pika, broker.url, junk)
+            def junk(channel: Any) -> None:
+                channel.basic_publish(
+                    broker.exchange, events.IMAGE_RESIZED, b"{}", pika.BasicProperties()
+                )
 
-        async def dead_letters() -> int:
-            return len(await asyncio.to_thread(_get_all, broker.url, spec.dead_letter_queue))
+            await asyncio.to_thread(_pika, broker.url, junk)
 
-        dead = 0
+            async def dead_letters() -> int:
+                return len(await asyncio.to_thread(_get_all, broker.url, spec.dead_letter_queue))
 
-        async def three_dead() -> bool:
-            nonlocal dead
-            dead += await dead_letters()
-            return dead == 3 and {"flaky", "last"} <= set(handled)
+            dead = 0
 
-        await _eventually(three_dead)
-    finally:
-        await publisher.close()
-        await consumer.stop()
+            async def three_dead() -> bool:
+                nonlocal dead
+                dead += await dead_letters()
+                return dead == 3 and {"flaky", "last"} <= set(handled)
+
+            await eventually(three_dead)
+        finally:
+            await publisher.close()
     # In order, except that a retried message comes back behind those already prefetched.
     assert handled in (["ok", "flaky", "last"], ["ok", "last", "flaky"])
     assert attempts == {"ok": 1, "reject": 1, "invalid": 1, "flaky": 3, "last": 1}
@@ -242,49 +256,33 @@ async def test_consumer_acks_dead_letters_and_retries_with_backoff(broker) -> No
     assert consumer.state == "connected"
 
 
-async def test_consumer_reconnects_after_a_cut_connection(broker) -> None:
+async def test_consumer_reconnects_after_a_cut_connection(broker, cuttable) -> None:
     spec = await _queue(broker, events.PRODUCT_DELETED)
-    proxy = TcpProxy(5672).start()
-    proxied = Broker(
-        url=f"amqp://guest:guest@{proxy.url_host_port}/%2F",
-        exchange=broker.exchange,
-        dead_letter_exchange=broker.dead_letter_exchange,
-    )
+    proxy, proxied = cuttable
     seen: list[str] = []
 
     async def handler(event: CloudEvent) -> None:
         seen.append(event.id)
 
-    consumer = EventConsumer(
-        broker=proxied,
-        queues=[spec],
-        handler=handler,
-        retry_initial_seconds=0.05,
-        retry_max_seconds=0.2,
-        name="test-reconnect",
-    )
-    consumer.start()
     publisher = ConfirmedPublisher(broker)
     event = new_event(events.PRODUCT_DELETED, events.CATALOG_SOURCE, {"product_id": "p"})
     try:
-        await asyncio.wait_for(consumer.connected.wait(), 20)
-        proxy.cut()
+        async with _consuming(proxied, spec, handler, name="test-reconnect") as consumer:
+            proxy.cut()
 
-        async def lost() -> bool:
-            return consumer.state.startswith("disconnected")
+            async def lost() -> bool:
+                return consumer.state.startswith("disconnected")
 
-        await _eventually(lost)
-        await publisher.publish(event)  # while the consumer is away: waits in its queue
-        proxy.restore()
+            await eventually(lost)
+            await publisher.publish(event)  # while the consumer is away: waits in its queue
+            proxy.restore()
 
-        async def handled() -> bool:
-            return event.id in seen
+            async def handled() -> bool:
+                return event.id in seen
 
-        await _eventually(handled)
+            await eventually(handled)
     finally:
         await publisher.close()
-        await consumer.stop()
-        proxy.stop()
     assert seen == [event.id]
 
 

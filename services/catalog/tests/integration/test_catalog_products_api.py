@@ -9,31 +9,10 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def _product(**overrides):
-    body = {
-        "name": "Walnut desk",
-        "description": "Solid walnut, oiled",
-        "price": "249.90",
-        "currency": "EUR",
-        "stock": 3,
-        "category": "furniture",
-    }
-    body.update(overrides)
-    return body
-
-
-async def _create(catalog, signer, seller: str, **overrides):
-    response = await catalog.client.post(
-        "/api/products", json=_product(**overrides), headers=signer.headers(seller)
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 async def test_create_returns_the_product_with_location(catalog, signer) -> None:
     seller = f"seller-{uuid.uuid4().hex[:8]}"
     response = await catalog.client.post(
-        "/api/products", json=_product(price="10.5"), headers=signer.headers(seller)
+        "/api/products", json=catalog.product_body(price="10.5"), headers=signer.headers(seller)
     )
     assert response.status_code == 201
     body = response.json()
@@ -47,9 +26,9 @@ async def test_create_returns_the_product_with_location(catalog, signer) -> None
 
 
 async def test_money_is_exact_on_every_backend(catalog, signer) -> None:
-    body = await _create(catalog, signer, "exact", price="99999999999.99", currency="USD")
+    body = await catalog.create_product(signer, "exact", price="99999999999.99", currency="USD")
     assert body["price"] == "99999999999.99"
-    kwd = await _create(catalog, signer, "exact", price="0.125", currency="KWD")
+    kwd = await catalog.create_product(signer, "exact", price="0.125", currency="KWD")
     assert (await catalog.client.get(f"/api/products/{kwd['id']}")).json()["price"] == "0.125"
 
 
@@ -70,7 +49,7 @@ async def test_money_is_exact_on_every_backend(catalog, signer) -> None:
 )
 async def test_invalid_products_are_422_problems(catalog, signer, overrides) -> None:
     response = await catalog.client.post(
-        "/api/products", json=_product(**overrides), headers=signer.headers("s1")
+        "/api/products", json=catalog.product_body(**overrides), headers=signer.headers("s1")
     )
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -90,15 +69,15 @@ async def test_missing_fields_and_bad_json_are_422(catalog, signer) -> None:
 
 
 async def test_only_sellers_create(catalog, signer) -> None:
-    anonymous = await catalog.client.post("/api/products", json=_product())
+    anonymous = await catalog.client.post("/api/products", json=catalog.product_body())
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"].startswith("application/problem+json")
     customer = await catalog.client.post(
-        "/api/products", json=_product(), headers=signer.headers("c1", "customer")
+        "/api/products", json=catalog.product_body(), headers=signer.headers("c1", "customer")
     )
     assert customer.status_code == 403
     forged = await catalog.client.post(
-        "/api/products", json=_product(), headers={"Authorization": "Bearer not.a.jwt"}
+        "/api/products", json=catalog.product_body(), headers={"Authorization": "Bearer not.a.jwt"}
     )
     assert forged.status_code == 401
 
@@ -108,10 +87,10 @@ async def test_list_filters_sorts_and_paginates(catalog, signer) -> None:
     category = f"cat-{uuid.uuid4().hex[:6]}"
     prices = ["5.00", "50.00", "0.99", "500.00", "12.30"]
     for index, price in enumerate(prices):
-        await _create(
-            catalog, signer, seller, name=f"Lamp {index} 100%_brass", price=price, category=category
+        await catalog.create_product(
+            signer, seller, name=f"Lamp {index} 100%_brass", price=price, category=category
         )
-    await _create(catalog, signer, seller, name="Chair", category=f"{category}-other")
+    await catalog.create_product(signer, seller, name="Chair", category=f"{category}-other")
 
     page = (await catalog.client.get("/api/products", params={"category": category})).json()
     assert page["total"] == 5 and page["page"] == 1 and page["size"] == 20
@@ -149,7 +128,7 @@ async def test_bad_paging_is_422(catalog, params) -> None:
 
 
 async def test_patch_is_for_the_owner_only(catalog, signer) -> None:
-    product = await _create(catalog, signer, "owner")
+    product = await catalog.create_product(signer, "owner")
     url = f"/api/products/{product['id']}"
     other = await catalog.client.patch(url, json={"stock": 1}, headers=signer.headers("other"))
     assert other.status_code == 403
@@ -171,24 +150,19 @@ async def test_patch_is_for_the_owner_only(catalog, signer) -> None:
 
 
 async def test_delete_by_owner_or_admin(catalog, signer) -> None:
-    first = await _create(catalog, signer, "owner")
-    second = await _create(catalog, signer, "owner")
-    other = await catalog.client.delete(
-        f"/api/products/{first['id']}", headers=signer.headers("other")
-    )
-    assert other.status_code == 403
-    customer = await catalog.client.delete(
-        f"/api/products/{first['id']}", headers=signer.headers("owner", "customer")
-    )
-    assert customer.status_code == 403
-    owner = await catalog.client.delete(
-        f"/api/products/{first['id']}", headers=signer.headers("owner")
-    )
-    assert owner.status_code == 204
-    admin = await catalog.client.delete(
-        f"/api/products/{second['id']}", headers=signer.headers("root", "admin")
-    )
-    assert admin.status_code == 204
+    first = await catalog.create_product(signer, "owner")
+    second = await catalog.create_product(signer, "owner")
+    attempts = [  # (product, user, role, status): others and customers are refused
+        (first, "other", "seller", 403),
+        (first, "owner", "customer", 403),
+        (first, "owner", "seller", 204),
+        (second, "root", "admin", 204),
+    ]
+    for product, user, role, status in attempts:
+        answer = await catalog.client.delete(
+            f"/api/products/{product['id']}", headers=signer.headers(user, role)
+        )
+        assert answer.status_code == status, (user, role, answer.text)
     for product in (first, second):
         assert (await catalog.client.get(f"/api/products/{product['id']}")).status_code == 404
     again = await catalog.client.delete(

@@ -14,25 +14,8 @@ from zipbob_catalog.products.models import Product
 pytestmark = pytest.mark.integration
 
 
-def _body(**overrides):
-    body = {
-        "name": "Plain thing",
-        "description": "nothing to see",
-        "price": "10.00",
-        "currency": "EUR",
-        "stock": 1,
-        "category": "misc",
-    }
-    body.update(overrides)
-    return body
-
-
 async def _create(catalog, signer, seller="searcher", **overrides):
-    response = await catalog.client.post(
-        "/api/products", json=_body(**overrides), headers=signer.headers(seller)
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
+    return await catalog.create_product(signer, seller, **overrides)
 
 
 async def _list(catalog, **params):

@@ -35,6 +35,23 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, body
 
 
+def answering(raw: bytes, *, then: str = "return") -> Handler:
+    """An upstream that reads one request, writes ``raw`` (if any), then ``"close"``s the
+    connection, ``"hang"``s on it silently, or ``"return"``s leaving it open."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        if raw:
+            writer.write(raw)
+            await writer.drain()
+        if then == "close":
+            writer.close()
+        elif then == "hang":
+            await asyncio.sleep(5)
+
+    return handler
+
+
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[ConnectionPool]]]:
     servers: list[asyncio.Server] = []
@@ -108,58 +125,32 @@ async def test_bodies_keep_their_framing_both_ways(serve) -> None:
 
 
 async def test_head_answers_end_with_their_headers(serve) -> None:
-    async def handler(reader, writer):
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
-        await writer.drain()
-        await asyncio.sleep(5)
-
-    pool = await serve(handler)
+    pool = await serve(answering(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n", then="hang"))
     response = await pool.request("HEAD", "/", [], None, read_timeout=1)
     assert response.status == 200 and await response.read() == b""
     response.release()
 
 
 async def test_a_body_delimited_by_close_is_read_to_the_end(serve) -> None:
-    async def handler(reader, writer):
-        await read_request(reader)
-        writer.write(b"HTTP/1.0 200 OK\r\n\r\nuntil the end")
-        await writer.drain()
-        writer.close()
-
-    pool = await serve(handler)
+    pool = await serve(answering(b"HTTP/1.0 200 OK\r\n\r\nuntil the end", then="close"))
     response = await pool.request("GET", "/", [], None, read_timeout=2)
     assert await response.read() == b"until the end"
     response.release()
 
 
 async def test_garbage_is_a_protocol_error(serve) -> None:
-    async def handler(reader, writer):
-        await read_request(reader)
-        writer.write(b"SMTP READY\r\n\r\n")
-        await writer.drain()
-
-    pool = await serve(handler)
+    pool = await serve(answering(b"SMTP READY\r\n\r\n"))
     with pytest.raises(UpstreamProtocolError):
         await pool.request("GET", "/", [], None, read_timeout=2)
 
 
 async def test_hang_up_before_answering_and_mid_body(serve) -> None:
-    async def before(reader, writer):
-        await read_request(reader)
-        writer.close()
-
-    pool = await serve(before)
+    pool = await serve(answering(b"", then="close"))
     with pytest.raises(UpstreamDisconnected):
         await pool.request("GET", "/", [], None, read_timeout=2)
 
-    async def midway(reader, writer):
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part")
-        await writer.drain()
-        writer.close()
-
-    pool = await serve(midway)
+    midway = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part"
+    pool = await serve(answering(midway, then="close"))
     response = await pool.request("GET", "/", [], None, read_timeout=2)
     with pytest.raises(UpstreamProtocolError):
         await response.read()
@@ -167,21 +158,12 @@ async def test_hang_up_before_answering_and_mid_body(serve) -> None:
 
 
 async def test_silence_is_a_timeout_for_the_head_and_for_the_body(serve) -> None:
-    async def silent(reader, writer):
-        await read_request(reader)
-        await asyncio.sleep(5)
-
-    pool = await serve(silent)
+    pool = await serve(answering(b"", then="hang"))
     with pytest.raises(TimeoutError):
         await pool.request("GET", "/", [], None, read_timeout=0.2)
 
-    async def stalls(reader, writer):
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
-        await writer.drain()
-        await asyncio.sleep(5)
-
-    pool = await serve(stalls)
+    stalls = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc"
+    pool = await serve(answering(stalls, then="hang"))
     response = await pool.request("GET", "/", [], None, read_timeout=0.2)
     with pytest.raises(TimeoutError):
         await response.read()
@@ -199,13 +181,8 @@ async def test_nobody_listening_is_a_connect_error() -> None:
 
 
 async def test_a_connection_the_upstream_closed_while_idle_is_not_reused(serve) -> None:
-    async def one_shot(reader, writer):
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-        await writer.drain()
-        writer.close()  # keep-alive advertised, but the server hangs up afterwards
-
-    pool = await serve(one_shot)
+    # keep-alive advertised, but the server hangs up afterwards
+    pool = await serve(answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", then="close"))
     for _ in range(3):
         response = await pool.request("GET", "/", [], None, read_timeout=2)
         assert await response.read() == b"ok"

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
-
-from zipbob_platform.metrics import get_or_create
+from zipbob_platform.metrics import counter, histogram
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-IMAGES = get_or_create(
-    Counter, "zipbob_images_resized_total", "Images handled, by outcome", ("outcome",)
+IMAGES = counter("zipbob_images_resized_total", "Images handled, by outcome", "outcome")
+STAGE_SECONDS = histogram(
+    "zipbob_resize_stage_seconds", "Seconds per resize stage", "stage", buckets=STAGE_BUCKETS
 )
-STAGE_SECONDS = get_or_create(
-    Histogram,
-    "zipbob_resize_stage_seconds",
-    "Seconds per resize stage",
-    ("stage",),
-    buckets=STAGE_BUCKETS,
-)
-BYTES = get_or_create(
-    Counter, "zipbob_resize_bytes_total", "Image bytes read and written", ("direction",)
-)
-OBJECTS_DELETED = get_or_create(
-    Counter,
+BYTES = counter("zipbob_resize_bytes_total", "Image bytes read and written", "direction")
+OBJECTS_DELETED = counter(
     "zipbob_resize_objects_deleted_total",
     "Original and variant objects deleted for deleted products",
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -114,15 +115,24 @@ def results(rabbitmq_url: str, names: dict[str, str]) -> Iterator[ResultQueue]: 
     queue.close()
 
 
+@contextlib.asynccontextmanager
+async def resizer_client(settings: ResizerSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """A resizer on ``settings`` in this process (its lifespan run), and a client of it that
+    presents the test event secret."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://resizer", headers=EVENT_HEADERS
+        ) as http,
+    ):
+        yield http
+
+
 @pytest.fixture
 async def client(settings: ResizerSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://resizer", headers=EVENT_HEADERS
-        ) as http:
-            yield http
+    async with resizer_client(settings) as http:
+        yield http
 
 
 async def post(
@@ -156,11 +166,5 @@ async def post_with_s3_unreachable(settings: ResizerSettings, event: CloudEvent)
     broken = settings.model_copy(deep=True)
     broken.s3.endpoint_url = "http://127.0.0.1:9"
     broken.s3.timeout_seconds = 1
-    app = create_app(broken)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://r", headers=EVENT_HEADERS
-        ) as http,
-    ):
+    async with resizer_client(broken) as http:
         return await post(http, event)

@@ -6,16 +6,20 @@ import asyncio
 import io
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 from resizer_factories import encode, jpeg_bytes, photo_like, png_bytes
 
 from zipbob_platform import events
-from zipbob_resizer.main import create_app
 from zipbob_resizer.service import result_event_id
 
-from .conftest import EVENT_HEADERS, post, post_with_s3_unreachable, upload, uploaded_event
+from .conftest import (
+    post,
+    post_with_s3_unreachable,
+    resizer_client,
+    upload,
+    uploaded_event,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -148,13 +152,7 @@ async def test_s3_unreachable_is_retryable(settings, s3):
 async def test_reply_mode_answers_with_the_result_event(settings, s3):
     replying = settings.model_copy(deep=True)
     replying.results.delivery = "reply"
-    app = create_app(replying)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://r", headers=EVENT_HEADERS
-        ) as http,
-    ):
+    async with resizer_client(replying) as http:
         event = uploaded_event(upload(s3, jpeg_bytes(photo_like(400, 300))))
         response = await post(http, event)
     assert response.status_code == 200

@@ -1,30 +1,24 @@
 """Business metrics of the review service (names in docs/architecture.md)."""
 
-from prometheus_client import Counter
+from zipbob_platform.metrics import counter
 
-from zipbob_platform.metrics import get_or_create
-
-cache_hits_total = get_or_create(
-    Counter, "zipbob_review_cache_hits_total", "Reads answered from Redis", ("cache",)
-)
-cache_misses_total = get_or_create(
-    Counter,
+cache_hits_total = counter("zipbob_review_cache_hits_total", "Reads answered from Redis", "cache")
+cache_misses_total = counter(
     "zipbob_review_cache_misses_total",
     "Reads that went to MongoDB (not cached, Redis down or cache disabled)",
-    ("cache",),
+    "cache",
 )
-reviews_written_total = get_or_create(
-    Counter, "zipbob_reviews_written_total", "Review writes that succeeded", ("op",)
+reviews_written_total = counter(
+    "zipbob_reviews_written_total", "Review writes that succeeded", "op"
 )
-catalog_lookups_total = get_or_create(
-    Counter,
+catalog_lookups_total = counter(
     "zipbob_catalog_lookups_total",
     "Product existence checks against the catalog, by outcome",
-    ("outcome",),
+    "outcome",
 )
-events_consumed_total = get_or_create(
-    Counter,
+events_consumed_total = counter(
     "zipbob_review_events_consumed_total",
     "product.deleted events handled, by transport and outcome",
-    ("transport", "outcome"),
+    "transport",
+    "outcome",
 )

@@ -12,9 +12,8 @@ import pytest
 from aiohttp import web
 from review_factories import auth, review_body, review_settings, running_app
 
-from zipbob_devkit.embedded import free_port
 from zipbob_devkit.faults import TcpProxy
-from zipbob_devkit.testing import unique_name
+from zipbob_devkit.testing import eventually, serve_app, unique_name
 from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, from_amqp, from_http
 from zipbob_platform.settings import ConfigError
@@ -62,15 +61,6 @@ class Tap:
         connection.close()
 
 
-async def poll(predicate: Any, timeout: float = 20.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            value = await predicate()
-            if value:
-                return value
-            await asyncio.sleep(0.05)
-
-
 def _summary_settings(**overrides: Any) -> dict[str, Any]:
     return {"enabled": True, "poll_interval_seconds": 0.05, "max_backoff_seconds": 0.5, **overrides}
 
@@ -105,7 +95,7 @@ async def test_broker_down_between_a_write_and_its_event(
                 f"/api/products/{product}/reviews", json=review_body(5), headers=auth()
             )
             assert first.status_code == 201
-            await poll(lambda: arrived(lambda e: e.data["count"] == 1))
+            await eventually(lambda: arrived(lambda e: e.data["count"] == 1))
 
             proxy.cut()  # the relay's connection dies; reconnects are refused
             second = await client.post(
@@ -113,16 +103,16 @@ async def test_broker_down_between_a_write_and_its_event(
             )
             assert second.status_code == 201  # writes never wait for the broker
             review_id = second.json()["id"]
-            await poll(lambda: _true(relay.consecutive_failures > 0))
+            await eventually(lambda: _true(relay.consecutive_failures > 0))
             assert not await arrived(lambda e: e.data["count"] == 2)
 
             proxy.restore()
-            await poll(lambda: arrived(lambda e: e.data["count"] == 2), timeout=30)
+            await eventually(lambda: arrived(lambda e: e.data["count"] == 2), within=30)
             edited = await client.patch(
                 f"/api/reviews/{review_id}", json={"rating": 3}, headers=_author(second)
             )
             assert edited.status_code == 200, edited.text
-            await poll(lambda: arrived(lambda e: e.data["histogram"]["3"] == 1))
+            await eventually(lambda: arrived(lambda e: e.data["histogram"]["3"] == 1))
             version = await client.app.state.container.deps.repository.version(product)
     finally:
         proxy.stop()
@@ -220,10 +210,7 @@ async def test_every_change_is_a_newer_version_over_the_local_http_fan_out(
 
     app = web.Application()
     app.router.add_post("/internal/events", sink)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, port = await serve_app(app)
     subscriptions = [
         {
             "url": f"http://127.0.0.1:{port}/internal/events",
@@ -244,12 +231,12 @@ async def test_every_change_is_a_newer_version_over_the_local_http_fan_out(
                 f"/api/products/{product}/reviews", json=review_body(4), headers=auth()
             )
             assert created.status_code == 201
-            await poll(lambda: _true(any(e.data["count"] == 1 for e in seen)))
+            await eventually(lambda: _true(any(e.data["count"] == 1 for e in seen)))
             gone = await client.delete(
                 f"/api/reviews/{created.json()['id']}", headers=_author(created)
             )
             assert gone.status_code == 204
-            await poll(lambda: _true(any(e.data["count"] == 0 for e in seen)))
+            await eventually(lambda: _true(any(e.data["count"] == 0 for e in seen)))
     finally:
         await runner.cleanup()
     versions = [e.data["version"] for e in seen]

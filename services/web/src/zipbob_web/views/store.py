@@ -157,31 +157,38 @@ async def _review_error(
     return render(request, "product.html", context, status=error.status)
 
 
-@router.post("/products/{product_id}/reviews")
-async def write_review(request: Request, product_id: str) -> Response:
+async def _send_review(
+    request: Request, product_id: str, method: str, path: str, *, on_conflict: str | None = None
+) -> Response:
+    """The review form to the API (a new review or a change): back to the product's reviews,
+    or the product page again with the API's errors (``on_conflict`` replaces a 409's)."""
     form = await checked_form(request)
     current_user(request, role="customer", next_path=f"/products/{product_id}")
     body = _review_body(form)
     try:
-        await web_session(request).call("POST", f"/api/products/{product_id}/reviews", json=body)
+        await web_session(request).call(method, path, json=body)
     except ApiError as error:
-        if error.status == 409:
-            error.detail = "You have reviewed this product already; edit your review instead."
+        if error.status == 409 and on_conflict is not None:
+            error.detail = on_conflict
             error.field_errors = {}
         return await _review_error(request, product_id, error, body)
     return redirect(f"/products/{product_id}#reviews", flash="review-saved", request=request)
 
 
+@router.post("/products/{product_id}/reviews")
+async def write_review(request: Request, product_id: str) -> Response:
+    return await _send_review(
+        request,
+        product_id,
+        "POST",
+        f"/api/products/{product_id}/reviews",
+        on_conflict="You have reviewed this product already; edit your review instead.",
+    )
+
+
 @router.post("/products/{product_id}/reviews/{review_id}")
 async def edit_review(request: Request, product_id: str, review_id: str) -> Response:
-    form = await checked_form(request)
-    current_user(request, role="customer", next_path=f"/products/{product_id}")
-    body = _review_body(form)
-    try:
-        await web_session(request).call("PATCH", f"/api/reviews/{review_id}", json=body)
-    except ApiError as error:
-        return await _review_error(request, product_id, error, body)
-    return redirect(f"/products/{product_id}#reviews", flash="review-saved", request=request)
+    return await _send_review(request, product_id, "PATCH", f"/api/reviews/{review_id}")
 
 
 @router.post("/products/{product_id}/reviews/{review_id}/delete")
