@@ -45,6 +45,7 @@ SECRET_VALUES = {
     "ZIPBOB_WEB__SECRET_KEY": "a-long-random-csrf-signing-key",
     "ZIPBOB_EDGE__PROXY_TOKEN": "a-long-random-proxy-token",
     "ZIPBOB_WEB__GATEWAY_PROXY_TOKEN": "a-long-random-proxy-token",
+    "ZIPBOB_EVENT_AUTH__SIGNING__KEY": "a-long-random-event-signing-key",
 }
 
 

@@ -313,6 +313,8 @@ def jwt_private_keys() -> str:
 
 
 JWT_KEYS = jwt_private_keys()
+EVENT_SIGNING_KEY = "Zq3-event-signing-2026-12-7c41e09b5a3d8f26"
+EVENT_SIGNING_PREVIOUS_KEY = "Zq3-event-signing-2026-06-1b9d3f70c2e84a55"
 RENDERED = {overlay: render(overlay) for overlay in OVERLAYS}
 WORKLOADS = [w for o in OVERLAYS for w in k8s_workloads(o, RENDERED[o])] + compose_workloads(
     JWT_KEYS
@@ -341,6 +343,10 @@ def secret_value(secret: str, key: str) -> str:
         # One value in two Secrets: the web console's credential at the gateway.
         "edge-proxy-token": "Zq3-proxy-token-8e2b6d0f4a1c9e73",
         "web-gateway-proxy-token": "Zq3-proxy-token-8e2b6d0f4a1c9e73",
+        # One value in catalog-, review- and resizer-secrets; a rotation in progress, so the
+        # previous key is there too (both are accepted, the first one signs).
+        "event-auth-signing-key": EVENT_SIGNING_KEY,
+        "event-auth-signing-previous-key": EVENT_SIGNING_PREVIOUS_KEY,
     }
     assert key in values, f"no realistic value for key {key!r} of Secret {secret}: add one here"
     return values[key]
@@ -467,6 +473,13 @@ class Outcome:
     detail: str = ""
 
 
+class Booted(dict[str, Outcome]):
+    """The outcomes by workload id, and where the running workloads listen."""
+
+    servers: LocalServers
+    root: Path
+
+
 def start(w: Workload, servers: LocalServers, root: Path) -> tuple[subprocess.Popen, Path, float]:
     workdir = root / w.id.replace("/", "_")
     workdir.mkdir(parents=True)
@@ -569,7 +582,8 @@ def boot(request, s3_server, mongo_url, tmp_path_factory):
     create_buckets(s3_server.url, by_context, root)
     workloads = {w.id: w for w in WORKLOADS}
     processes: list[subprocess.Popen] = []
-    outcomes: dict[str, Outcome] = {}
+    outcomes = Booted()
+    outcomes.servers, outcomes.root = servers, root
     try:
         # Resolve every URL once so each database is known, then create them all.
         for w in WORKLOADS:
@@ -651,3 +665,186 @@ def test_every_project_container_is_booted():
     jobs = {(w.context, w.name) for w in WORKLOADS if w.probe_path is None}
     for context in (*OVERLAYS, "compose"):
         assert {(context, "gateway-migrate"), (context, "catalog-migrate")} <= jobs
+
+
+# --- every Trigger's flow, sender to receiver, as configured ----------------------------
+#
+# For each Trigger of each overlay: the event its filter selects is made by the code that
+# sends it in the cluster, configured from the sender's own rendered env (the catalog's
+# outbox publisher, the review's summaries publisher, the resizer's reply), reshaped the
+# way Knative's Go SDK writes it again (header case, `time` as RFC 3339 UTC), and posted
+# to the Trigger's subscriber (Service + uri) on the booted receiver. It must be accepted
+# (2xx); unsigned, forged (another key) and tampered copies must be refused with 401.
+
+SENDERS = {"catalog": "catalog", "resizer": "resizer", "review": "review"}  # type segment
+
+
+def triggers(overlay: str) -> list[dict]:
+    return [o for o in RENDERED[overlay] if o["kind"] == "Trigger"]
+
+
+TRIGGERS = [(overlay, t["metadata"]["name"]) for overlay in OVERLAYS for t in triggers(overlay)]
+
+
+def running_workload(overlay: str, name: str) -> Workload:
+    return next(
+        w for w in WORKLOADS if w.context == overlay and w.name == name and w.probe_path is not None
+    )
+
+
+def sender_settings(boot: Booted, overlay: str, service: str, tmp: Path):
+    """The sender's settings, loaded from exactly what its container is given."""
+    from zipbob_platform.settings import load_settings
+
+    models = {
+        "catalog": "zipbob_catalog.settings:CatalogSettings",
+        "review": "zipbob_review.settings:ReviewSettings",
+        "resizer": "zipbob_resizer.settings:ResizerSettings",
+    }
+    module, _, attr = models[service].partition(":")
+    model = getattr(__import__(module, fromlist=[attr]), attr)
+    w = next(w for w in WORKLOADS if w.context == overlay and w.service == service and w.probe_path)
+    env = process_env(w, boot.servers, tmp)
+    return load_settings(service, model, profile=env.get("ZIPBOB_PROFILE"), env=env)
+
+
+class Captured:
+    """Where the senders' publishers write in this test: the event as it leaves them."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+
+    async def publish_batch(self, events):
+        self.events.extend(events)
+        return len(events), None
+
+
+def sent_by_the_platform(boot: Booted, overlay: str, event_type: str, tmp: Path):
+    from zipbob_platform import events
+    from zipbob_platform.cloudevents import new_event
+    from zipbob_platform.event_auth import sign_event, signing_publisher
+
+    sender = SENDERS[event_type.split(".")[2]]
+    settings = sender_settings(boot, overlay, sender, tmp)
+    product_id, image_id = uuid.uuid4().hex, uuid.uuid4().hex
+    if sender == "catalog":
+        data = {"product_id": product_id, "image_ids": [image_id]}
+        if event_type == events.IMAGE_UPLOADED:
+            data = {
+                "product_id": product_id,
+                "image_id": image_id,
+                "bucket": settings.s3.original_bucket,
+                "key": f"products/{product_id}/{image_id}/original",
+                "content_type": "image/jpeg",
+            }
+        captured = Captured()
+        publisher = signing_publisher(captured, settings.event_auth)  # background.py's wrap
+        event = new_event(event_type, events.CATALOG_SOURCE, data, subject=product_id)
+        asyncio.run(publisher.publish_batch([event]))
+        return captured.events[0]
+    if sender == "review":
+        from zipbob_review.events.summaries import summary_event
+        from zipbob_review.reviews.schemas import RatingSummary
+
+        captured = Captured()
+        publisher = signing_publisher(captured, settings.event_auth)  # summaries.py's wrap
+        summary = RatingSummary.from_counts({5: 2, 3: 1})
+        asyncio.run(publisher.publish_batch([summary_event(product_id, 1, summary)]))
+        return captured.events[0]
+    variant = {
+        "bucket": settings.s3.resized_bucket,
+        "key": f"products/{product_id}/{image_id}/large.jpg",
+        "width": 10, "height": 10, "bytes": 1, "content_type": "image/jpeg",
+    }  # fmt: skip
+    data = {"product_id": product_id, "image_id": image_id, "variants": {"large": variant}}
+    if event_type == events.IMAGE_FAILED:
+        data = {"product_id": product_id, "image_id": image_id, "reason": "decode"}
+        data["detail"] = "not an image"
+    event = new_event(event_type, "/resizer", data, subject=product_id)
+    return sign_event(event, settings.event_auth)  # views.py: the reply / the result
+
+
+def as_knative_delivers(event) -> tuple[dict[str, str], bytes]:
+    """Binary mode as eventing-rabbitmq's dispatcher (Go SDK) writes it: `Ce-*` headers and
+    `time` re-formatted as RFC 3339 in UTC with a `Z`."""
+    from datetime import UTC, datetime
+
+    from zipbob_platform.cloudevents import to_http_binary
+
+    headers, body = to_http_binary(event)
+    if "ce-time" in headers:
+        moment = datetime.fromisoformat(headers["ce-time"]).astimezone(UTC)
+        headers["ce-time"] = moment.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0") + "Z"
+    return {k.title() if k.startswith("ce-") else k: v for k, v in headers.items()}, body
+
+
+def subscriber_url(boot: Booted, overlay: str, trigger: dict) -> str:
+    ref = trigger["spec"]["subscriber"]["ref"]
+    receiver = running_workload(overlay, ref["name"])
+    path = trigger["spec"]["subscriber"].get("uri", "/")
+    return f"http://127.0.0.1:{boot.servers.ports[(overlay, receiver.name)]}{path}"
+
+
+@pytest.mark.parametrize(("overlay", "name"), [pytest.param(*t, id="/".join(t)) for t in TRIGGERS])
+def test_each_trigger_delivers_what_its_sender_signs(boot, overlay, name, tmp_path):
+    import copy
+
+    from zipbob_platform.event_auth import SIGNATURE_EXTENSION, EventSigner
+
+    trigger = next(t for t in triggers(overlay) if t["metadata"]["name"] == name)
+    receiver = running_workload(overlay, trigger["spec"]["subscriber"]["ref"]["name"])
+    assert boot[receiver.id].result == "ready", f"{receiver.id} did not boot"
+    url = subscriber_url(boot, overlay, trigger)
+    event = sent_by_the_platform(
+        boot, overlay, trigger["spec"]["filter"]["attributes"]["type"], tmp_path
+    )
+    headers, body = as_knative_delivers(event)
+    accepted = httpx.post(url, content=body, headers=headers, timeout=30)
+    assert 200 <= accepted.status_code < 300, (
+        f"{overlay}/{name}: {receiver.id} refused the event its sender signed: "
+        f"{accepted.status_code} {accepted.text[:300]}"
+    )
+    unsigned = copy.deepcopy(event)
+    unsigned.extensions.pop(SIGNATURE_EXTENSION, None)
+    forged = EventSigner(b"an-attacker-s-own-key-0123456789").sign(copy.deepcopy(unsigned))
+    tampered = copy.deepcopy(event)
+    tampered.data = {**tampered.data, "product_id": uuid.uuid4().hex}
+    for label, bad in (("unsigned", unsigned), ("forged", forged), ("tampered", tampered)):
+        headers, body = as_knative_delivers(bad)
+        refused = httpx.post(url, content=body, headers=headers, timeout=30)
+        assert refused.status_code == 401, (
+            f"{overlay}/{name}: a {label} event got {refused.status_code} from {receiver.id}"
+        )
+
+
+def test_the_resizers_reply_is_accepted_by_the_catalog(boot, tmp_path):
+    """The chain Knative runs: image.uploaded -> resizer (reply image.failed, the original is
+    missing) -> the Broker -> catalog-image-failed's subscriber. The reply is signed by the
+    booted resizer process itself."""
+    from zipbob_platform import events
+    from zipbob_platform.cloudevents import from_http
+
+    for overlay in OVERLAYS:
+        uploaded = next(
+            t for t in triggers(overlay)
+            if t["spec"]["filter"]["attributes"]["type"] == events.IMAGE_UPLOADED
+        )  # fmt: skip
+        failed = next(
+            t for t in triggers(overlay)
+            if t["spec"]["filter"]["attributes"]["type"] == events.IMAGE_FAILED
+        )  # fmt: skip
+        event = sent_by_the_platform(boot, overlay, events.IMAGE_UPLOADED, tmp_path / overlay)
+        headers, body = as_knative_delivers(event)
+        reply = httpx.post(
+            subscriber_url(boot, overlay, uploaded), content=body, headers=headers, timeout=60
+        )
+        assert reply.status_code == 200, reply.text[:300]
+        result = from_http(dict(reply.headers), reply.content)
+        assert result.type == events.IMAGE_FAILED
+        headers, body = as_knative_delivers(result)
+        delivered = httpx.post(
+            subscriber_url(boot, overlay, failed), content=body, headers=headers, timeout=30
+        )
+        assert delivered.status_code == 200, (
+            f"{overlay}: {delivered.status_code} {delivered.text[:300]}"
+        )

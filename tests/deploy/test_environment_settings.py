@@ -348,3 +348,36 @@ def test_front_door_host_names_differ_per_overlay():
         }
         assert "zipbob.example" not in names[overlay], f"{overlay} keeps the base placeholder host"
     assert not names["dev"] & names["prod"]
+
+
+# The front door is Envoy Gateway's data plane (envoy pods in envoy-gateway-system, fed by a
+# LoadBalancer). Only its pool may set X-Forwarded-For: anything as wide as a pod or node
+# network would let any pod, or outside traffic SNATed by a node, choose its client address.
+NARROWEST_TRUSTED_PREFIX = {4: 22, 6: 64}  # at most 1024 IPv4 addresses per range
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_the_gateway_trusts_only_the_front_doors_data_plane(overlay):
+    import ipaddress
+
+    objects = render(REPO_ROOT / "k8s" / "overlays" / overlay)
+    gateway = next(
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "gateway"
+    )
+    env, files = k8s_container_env(gateway, objects)
+    proxies = merged("gateway", env, files)["edge"]["trusted_proxies"]
+    ranges = [ipaddress.ip_network(p.strip(), strict=False) for p in proxies.split(",") if p]
+    assert ranges, f"{overlay}: the gateway trusts no front door (edge-environment)"
+    for network in ranges:
+        assert network.prefixlen >= NARROWEST_TRUSTED_PREFIX[network.version], (
+            f"{overlay}: trusted proxy range {network} is wider than a data-plane pool"
+        )
+    # The range lets only the front door in: the flow matrix's dataplane pods are admitted
+    # to the gateway; nothing in the config says "every private address".
+    for broad in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "0.0.0.0/0"):
+        assert all(network != ipaddress.ip_network(broad) for network in ranges)
+
+
+def test_the_prod_profile_trusts_no_proxy_unless_told():
+    """Without the overlay's ConfigMap the gateway believes no X-Forwarded-For at all."""
+    assert merged("gateway", {})["edge"]["trusted_proxies"] in ("", [])

@@ -414,10 +414,6 @@ REQUIRED = [
     ("web", "gateway", 8080),  # ...which calls only the public API
     ("prometheus", "web", 8085),
     ("prometheus", "gateway", 9090),  # the gateway's management port
-    # event receivers fetch the service-account issuer's JWKS (Knative OIDC sender tokens)
-    ("catalog", "kubernetes-api", 443),
-    ("review", "kubernetes-api", 443),
-    ("resizer", "kubernetes-api", 443),
     ("activator", "resizer", 8012),
     ("kourier", "resizer", 8012),
     ("activator", "dead-letters", 8012),
@@ -511,6 +507,10 @@ FORBIDDEN = (
         ("resizer", "rabbitmq", 5672),
         ("kibana", "catalog", 8081),
         ("gateway", "outside", 443),
+        # signed events need no issuer JWKS: the services never reach the API server
+        ("catalog", "kubernetes-api", 443),
+        ("review", "kubernetes-api", 443),
+        ("resizer", "kubernetes-api", 443),
     ]
 )
 

@@ -68,7 +68,7 @@ def new_event(
     return event
 
 
-def _encode_data(event: CloudEvent) -> bytes:
+def encode_data(event: CloudEvent) -> bytes:
     if event.data is None:
         return b""
     if isinstance(event.data, bytes):
@@ -120,7 +120,7 @@ def to_http_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
     if content_type:
         headers["content-type"] = content_type
     _add_trace_header(event, headers)
-    return headers, _encode_data(event)
+    return headers, encode_data(event)
 
 
 # What a sender adds to an event's HTTP request beyond the binding: its credential
@@ -178,7 +178,7 @@ def to_amqp(event: CloudEvent) -> tuple[dict[str, str], bytes, str | None]:
     """(headers, body, content_type) for a pika BasicProperties."""
     headers = {f"ce-{name}": value for name, value in event.attributes().items()}
     content_type = headers.pop("ce-datacontenttype", None)
-    return headers, _encode_data(event), content_type
+    return headers, encode_data(event), content_type
 
 
 def from_amqp(

@@ -1,9 +1,18 @@
 """Who may deliver events over HTTP: one check for every receiver (SPEC 4, issue 12).
 
-Two modes, chosen by ``event_auth.mode``:
+Three modes, chosen by ``event_auth.mode``:
 
-- ``oidc`` (Kubernetes): Knative Eventing's sender identity (feature flag
-  ``authentication-oidc``). Sources, Brokers and Channels add ``Authorization: Bearer
+- ``signed`` (Kubernetes with the RabbitMQ Broker): the event itself carries its sender's
+  proof. The sender adds the CloudEvent extension ``zipbobsig`` = ``v1.<kid>.<mac>``, an
+  HMAC-SHA256 (key from a Secret, ``event_auth.signing.key``) over the canonical
+  attributes (id, source, type, subject, time, datacontenttype) and a SHA-256 of the data;
+  the receiver recomputes it in constant time. ``kid`` is derived from the key, so during a
+  rotation a receiver accepts the key and ``signing.previous_key``. An extension survives
+  every hop (AMQP ``ce-*`` header, Broker ingress, Trigger dispatcher, HTTP ``ce-*``
+  header), whereas eventing-rabbitmq mints no OIDC token and a Trigger cannot add headers
+  (docs/deployment.md, "Event sender identity").
+- ``oidc`` (Brokers and Channels that support it): Knative Eventing's sender identity
+  (feature flag ``authentication-oidc``). Sources, Brokers and Channels add ``Authorization: Bearer
   <token>``, a service-account token the cluster issued for the receiver's audience. We
   verify it against the cluster issuer's JWKS (RS256/ES256 only, key chosen by ``kid``),
   the configured issuer and audience, expiry, and optionally the allowed subjects
@@ -19,19 +28,23 @@ are counted in ``zipbob_events_refused_total{service, reason}``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import hashlib
 import hmac
 import json
 import ssl
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import jwt
 from prometheus_client import Counter
 from pydantic import Field, SecretStr
 
-from .cloudevents import InvalidEvent
+from .cloudevents import CloudEvent, InvalidEvent, encode_data, from_http
 from .metrics import get_or_create
 from .problems import PROBLEM_BASE, Problem
 from .settings import Section
@@ -39,6 +52,10 @@ from .settings import Section
 DEFAULT_HEADER = "X-ZipBob-Event-Token"
 ALLOWED_ALGORITHMS = frozenset({"RS256", "ES256"})
 MIN_REFETCH_SECONDS = 5.0
+# CloudEvents extension names: lowercase letters and digits, at most 20 characters.
+SIGNATURE_EXTENSION = "zipbobsig"
+SIGNATURE_VERSION = "v1"
+SIGNED_ATTRIBUTES = ("id", "source", "type", "subject", "time", "datacontenttype")
 
 events_refused_total = get_or_create(
     Counter,
@@ -60,12 +77,32 @@ class OidcSettings(Section):
     leeway_seconds: int = Field(10, ge=0, le=120)
 
 
+class SigningSettings(Section):
+    # From ZIPBOB_EVENT_AUTH__SIGNING__KEY (Secret key event-auth-signing-key): signs what
+    # this service sends and verifies what it receives. 32+ random bytes, the same value in
+    # every service of an environment.
+    key: SecretStr | None = None
+    # Accepted too while keys rotate (ZIPBOB_EVENT_AUTH__SIGNING__PREVIOUS_KEY); never used
+    # to sign.
+    previous_key: SecretStr | None = None
+
+
 class EventAuthSettings(Section):
-    mode: Literal["shared_secret", "oidc"] = "shared_secret"
+    mode: Literal["shared_secret", "oidc", "signed"] = "shared_secret"
     header: str = DEFAULT_HEADER
     # From ZIPBOB_EVENT_AUTH__SHARED_SECRET (a Secret); None or empty: every sender refused.
     shared_secret: SecretStr | None = None
     oidc: OidcSettings = OidcSettings()
+    signing: SigningSettings = SigningSettings()
+
+    def unused_parts(self) -> dict[str, str]:
+        """Secrets of the modes not chosen are not required (zipbob_platform.settings)."""
+        unused = {}
+        if self.mode != "signed":
+            unused["signing"] = f"event_auth.mode is {self.mode}"
+        if self.mode != "shared_secret":
+            unused["shared_secret"] = f"event_auth.mode is {self.mode}"
+        return unused
 
 
 class EventRefused(Problem):
@@ -77,6 +114,121 @@ class EventRefused(Problem):
         )
         self.reason = reason
         events_refused_total.labels(service, reason).inc()
+
+
+# --- signed events ------------------------------------------------------------------------
+
+
+def key_id(key: bytes) -> str:
+    """A key's public name: the first 12 hex digits of its SHA-256 (no separate config to
+    drift from the key, and nothing of the key itself)."""
+    return hashlib.sha256(b"zipbob-event-key:" + key).hexdigest()[:12]
+
+
+def _canonical_time(value: str | None) -> str:
+    # Knative's Go SDK parses `time` and writes it back as RFC 3339 in UTC ("…Z", trailing
+    # zeros of the fraction dropped); compare instants, not spellings.
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _data_digest(event: CloudEvent) -> str:
+    raw = encode_data(event)
+    content_type = event.datacontenttype
+    if raw and (content_type is None or "json" in content_type):
+        with contextlib.suppress(ValueError):  # the value, not its spelling (order, spaces)
+            raw = json.dumps(
+                json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+def signing_input(event: CloudEvent, kid: str) -> bytes:
+    values = {name: getattr(event, name) or "" for name in SIGNED_ATTRIBUTES}
+    values["time"] = _canonical_time(event.time)
+    fields = [SIGNATURE_VERSION, kid, *(values[name] for name in SIGNED_ATTRIBUTES)]
+    fields.append(_data_digest(event))
+    return "\n".join(fields).encode()
+
+
+def _mac(key: bytes, event: CloudEvent, kid: str) -> str:
+    digest = hmac.new(key, signing_input(event, kid), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class EventSigner:
+    """Signs outgoing events (``sign``) and verifies incoming ones (``verify``)."""
+
+    def __init__(self, key: bytes, previous_key: bytes | None = None) -> None:
+        if not key:
+            raise ValueError("an event signing key is needed")
+        self._kid = key_id(key)
+        self._key = key
+        self._accepted = {self._kid: key}
+        if previous_key:
+            self._accepted.setdefault(key_id(previous_key), previous_key)
+
+    @classmethod
+    def from_settings(cls, settings: EventAuthSettings) -> EventSigner | None:
+        """The signer of a ``signed`` configuration; None in the other modes."""
+        signing = settings.signing
+        if settings.mode != "signed" or signing.key is None:
+            return None
+        previous = signing.previous_key.get_secret_value() if signing.previous_key else ""
+        return cls(signing.key.get_secret_value().encode(), previous.encode() or None)
+
+    def sign(self, event: CloudEvent) -> CloudEvent:
+        event.extensions.pop(SIGNATURE_EXTENSION, None)
+        mac = _mac(self._key, event, self._kid)
+        event.extensions[SIGNATURE_EXTENSION] = f"{SIGNATURE_VERSION}.{self._kid}.{mac}"
+        return event
+
+    def verify(self, event: CloudEvent) -> str | None:
+        """The key id that signed ``event``, or None (missing, unknown key, wrong MAC)."""
+        version, _, rest = event.extensions.get(SIGNATURE_EXTENSION, "").partition(".")
+        kid, _, presented = rest.partition(".")
+        key = self._accepted.get(kid)
+        if version != SIGNATURE_VERSION or key is None:
+            return None
+        expected = _mac(key, event, kid)
+        return kid if hmac.compare_digest(presented.encode(), expected.encode()) else None
+
+
+P = TypeVar("P")
+
+
+class _SigningPublisher:
+    def __init__(self, publisher: Any, signer: EventSigner) -> None:
+        self._publisher = publisher
+        self._signer = signer
+
+    async def publish(self, event: CloudEvent) -> None:
+        await self._publisher.publish(self._signer.sign(event))
+
+    async def publish_batch(self, events: Any) -> Any:
+        return await self._publisher.publish_batch([self._signer.sign(e) for e in events])
+
+    def __getattr__(self, name: str) -> Any:  # connect, close, … of the wrapped publisher
+        return getattr(self._publisher, name)
+
+
+def signing_publisher(publisher: P, settings: EventAuthSettings) -> P:
+    """``publisher``, signing every event first when ``event_auth.mode`` is ``signed``."""
+    signer = EventSigner.from_settings(settings)
+    return publisher if signer is None else cast(P, _SigningPublisher(publisher, signer))
+
+
+def sign_event(event: CloudEvent, settings: EventAuthSettings) -> CloudEvent:
+    """``event`` signed when ``event_auth.mode`` is ``signed`` (a reply, a direct send)."""
+    signer = EventSigner.from_settings(settings)
+    return event if signer is None else signer.sign(event)
 
 
 def outgoing_headers(settings: EventAuthSettings) -> dict[str, str]:
@@ -93,11 +245,13 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 class EventSenderAuth:
-    """``await auth.check(request.headers)`` before reading an event; returns the sender."""
+    """``await auth.check(request.headers, body)`` before handling an event; returns the
+    sender (the OIDC subject, ``shared-secret`` or ``signed:<kid>``)."""
 
     def __init__(self, settings: EventAuthSettings, *, service: str) -> None:
         self.settings = settings
         self.service = service
+        self._signer = EventSigner.from_settings(settings)
         self._keys: dict[str, tuple[Any, str]] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -105,10 +259,29 @@ class EventSenderAuth:
     def refuse(self, status: int, reason: str, detail: str) -> EventRefused:
         return EventRefused(self.service, status, reason, detail)
 
-    async def check(self, headers: Mapping[str, str]) -> str:
+    async def check(self, headers: Mapping[str, str], body: bytes | None = None) -> str:
         if self.settings.mode == "oidc":
             return await self._check_oidc(headers)
+        if self.settings.mode == "signed":
+            return self._check_signature(headers, body)
         return self._check_secret(headers)
+
+    # --- signed events ------------------------------------------------------------------
+    def _check_signature(self, headers: Mapping[str, str], body: bytes | None) -> str:
+        if self._signer is None:
+            raise self.refuse(401, "bad_signature", "no event signing key is configured")
+        if body is None:
+            raise TypeError("signed mode checks the event: pass the request body")
+        try:
+            event = from_http(headers, body)
+        except InvalidEvent:
+            raise self.refuse(401, "missing", "events need a zipbobsig signature") from None
+        if SIGNATURE_EXTENSION not in event.extensions:
+            raise self.refuse(401, "missing", "events need a zipbobsig signature")
+        kid = self._signer.verify(event)
+        if kid is None:
+            raise self.refuse(401, "bad_signature", "the event signature does not verify")
+        return f"signed:{kid}"
 
     # --- shared secret ------------------------------------------------------------------
     def _check_secret(self, headers: Mapping[str, str]) -> str:

@@ -234,8 +234,19 @@ def _secret_paths(settings: BaseModel, path: str = "") -> list[str]:
     return paths
 
 
+def _section_unused(settings: BaseModel) -> dict[str, str]:
+    """What the sections themselves turn off (a section with ``unused_parts()``, like
+    event_auth: the signing key only in signed mode), as dotted paths."""
+    unused: dict[str, str] = {}
+    for name, value in settings:
+        parts = getattr(value, "unused_parts", None)
+        if isinstance(value, BaseModel) and callable(parts):
+            unused |= {f"{name}.{part}": reason for part, reason in parts().items()}
+    return unused
+
+
 def _unused_reason(settings: ServiceSettings, path: str, require: Sequence[str] = ()) -> str | None:
-    for section, reason in settings.unused_sections().items():
+    for section, reason in {**_section_unused(settings), **settings.unused_sections()}.items():
         if section in require:
             continue
         if path == section or path.startswith(section + "."):

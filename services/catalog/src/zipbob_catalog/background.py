@@ -11,16 +11,19 @@ from zipbob_catalog.results.consumer import ResultsConsumer
 from zipbob_catalog.runtime import CatalogRuntime
 from zipbob_catalog.sweeper import OrphanSweeper
 from zipbob_platform.cloudevents import static_headers
-from zipbob_platform.event_auth import outgoing_headers
+from zipbob_platform.event_auth import outgoing_headers, signing_publisher
 
 
 def make_publisher(runtime: CatalogRuntime) -> Publisher:
     settings = runtime.settings
+    publisher: Publisher
     if settings.outbox.transport == "http":
-        return HttpSinkPublisher(
+        publisher = HttpSinkPublisher(
             settings.outbox, event_headers=static_headers(outgoing_headers(settings.event_auth))
         )
-    return RabbitPublisher(settings.rabbitmq)
+    else:
+        publisher = RabbitPublisher(settings.rabbitmq)
+    return signing_publisher(publisher, settings.event_auth)  # signed mode: zipbobsig
 
 
 def make_relay(runtime: CatalogRuntime) -> OutboxRelay:

@@ -18,6 +18,7 @@ from zipbob_platform.event_auth import (
     check_object,
     events_refused_total,
     sender_auth,
+    sign_event,
 )
 from zipbob_platform.objectstore import StorageRejected, StorageUnavailable
 from zipbob_platform.problems import PROBLEM_BASE, Problem
@@ -32,7 +33,7 @@ REQUIRED = frozenset({"product_id", "image_id", "bucket", "key"})
 
 async def receive_event(request: Request) -> Response:
     runtime = request.app.state.container
-    await sender_auth(request.app.state, "resizer").check(request.headers)
+    await sender_auth(request.app.state, "resizer").check(request.headers, await request.body())
     try:
         event = from_http(request.headers, await request.body())
         _check_original(event, request.app.state.settings.s3.original_bucket)
@@ -56,6 +57,7 @@ async def receive_event(request: Request) -> Response:
     with tracer("zipbob_resizer").start_as_current_span("resize image", context=parent):
         try:
             outcome = await runtime.resizer.handle(event)
+            sign_event(outcome.event, request.app.state.settings.event_auth)  # signed mode
             if runtime.sender.mode != "reply":
                 await runtime.sender.send(outcome.event)
         except BadEventData as exc:

@@ -19,9 +19,9 @@ router = APIRouter(tags=["internal"])
 
 @router.post("/internal/events", include_in_schema=False)
 async def receive_event(request: Request) -> JSONResponse:
-    # The sender first (Knative OIDC token or the shared secret), before the body is read.
-    await sender_auth(request.app.state, "catalog").check(request.headers)
+    # The sender first (its signature, OIDC token or the shared secret), before the event.
     body = await request.body()
+    await sender_auth(request.app.state, "catalog").check(request.headers, body)
     try:
         event = from_http(request.headers, body)
         outcome = await apply_result(runtime=request.app.state.container.runtime, event=event)

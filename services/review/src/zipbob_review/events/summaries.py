@@ -256,6 +256,9 @@ def start_summary_relay(
         from zipbob_platform.messaging import Broker, ConfirmedPublisher
 
         publisher = ConfirmedPublisher(Broker.from_settings(settings.rabbitmq))
+    from zipbob_platform.event_auth import signing_publisher
+
+    publisher = signing_publisher(publisher, settings.event_auth)  # signed mode: zipbobsig
     relay = SummaryRelay(
         repository=deps.repository, intents=intents, publisher=publisher, settings=summaries
     )

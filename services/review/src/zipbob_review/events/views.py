@@ -19,10 +19,10 @@ MAX_EVENT_BYTES = 256 * 1024
 @router.post("/internal/events")
 async def receive_event(request: Request) -> JSONResponse:
     # product.deleted wipes a product's reviews: only the authenticated sender may say so.
-    await sender_auth(request.app.state, "review").check(request.headers)
     body = await request.body()
     if len(body) > MAX_EVENT_BYTES:
         raise Problem(413, "event too large")
+    await sender_auth(request.app.state, "review").check(request.headers, body)
     try:
         event = from_http(dict(request.headers), body)
         result = await handle_event(deps=request.app.state.container.deps, event=event)
