@@ -59,8 +59,12 @@ def test_config_files_load_and_prod_needs_secrets():
     with pytest.raises(ConfigError) as refused:
         load_settings("review", ReviewSettings, profile="prod", env={})
     assert "ZIPBOB_MONGO__URL" in str(refused.value)
-    # What the Kubernetes Deployment gives it: no RabbitMQ URL, events over the Trigger.
+    # What the Kubernetes Deployment gives it: no RabbitMQ URL, events over the Trigger,
+    # signed (prod's event_auth mode) with the key from the event-auth Secret.
     cluster = {"ZIPBOB_MONGO__URL": "mongodb://mongo:27017", "ZIPBOB_REDIS__URL": "redis://redis"}
+    with pytest.raises(ConfigError, match=r"event_auth\.signing\.key"):
+        load_settings("review", ReviewSettings, profile="prod", env=cluster)
+    cluster["ZIPBOB_EVENT_AUTH__SIGNING__KEY"] = "k8s-secret-" + "x" * 32
     prod = load_settings("review", ReviewSettings, profile="prod", env=cluster)
     assert prod.review.events.http_enabled and not prod.review.events.rabbitmq.enabled
     # docker-compose turns the consumer on: then, and only then, the URL is required.
