@@ -30,7 +30,7 @@ from bench_catalog_scale import settings_for
 from zipbob_catalog.db import utcnow
 from zipbob_catalog.main import create_app
 from zipbob_catalog.products.fastpath import PublicReadFastPath
-from zipbob_catalog.products.views import list_query
+from zipbob_catalog.products.schemas import ProductQuery
 
 
 def load() -> str:
@@ -118,8 +118,8 @@ async def main_async(args: argparse.Namespace) -> None:
         product_id = json.loads(body)["items"][0]["id"]
         products = app.state.container.products
         one = f"/api/products/{product_id}"
-        newest = list_query()
-        category = list_query(category="category-07")
+        newest = ProductQuery()
+        category = ProductQuery(category="category-07")
         n, rounds = args.requests, args.rounds
         lines: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
             ("baseline: bare Starlette, constant", get(bare, one)),
