@@ -6,9 +6,12 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from sqlalchemy import insert
 
+from zipbob_catalog.main import create_app
+from zipbob_catalog.products.fastpath import PublicReadFastPath
 from zipbob_catalog.products.models import Product
 
 pytestmark = pytest.mark.integration
@@ -292,3 +295,56 @@ async def test_etag_and_304_on_public_reads(catalog, signer) -> None:
         headers={"If-None-Match": list_etag},
     )
     assert relisted.status_code == 200
+
+
+def _without_ids(body: dict) -> dict:
+    """A body without the per-request ids a problem carries."""
+    return {k: v for k, v in body.items() if k not in {"request_id", "trace_id"}}
+
+
+async def test_the_fast_path_answers_as_fastapis_routing_does(catalog, signer) -> None:
+    """products.fastpath answers plain reads before FastAPI; a second app on the same
+    database without it routes every read through FastAPI. Both must give the same status,
+    body and ETag for every query string, the plain ones the fast path takes and the odd
+    ones it passes on."""
+    seller = f"fast-{uuid.uuid4().hex[:6]}"
+    category = f"fast-{seller}"
+    created = [
+        await _create(
+            catalog, signer, seller, name=f"Oak stool {i}", price=f"{10 + i}.00", category=category
+        )
+        for i in range(4)
+    ]
+    routed = create_app(catalog.app.state.container.runtime.settings)
+    routed.user_middleware = [m for m in routed.user_middleware if m.cls is not PublicReadFastPath]
+    queries = [
+        f"category={category}",
+        f"category={category}&size=2",
+        f"category={category}&size=2&page=2",
+        f"category={category}&sort=price_desc",
+        f"seller_id={seller}&sort=price_asc&size=3",
+        f"q=oak+stool&category={category}",
+        f"q=oak&sort=newest&category={category}",
+        f"category={category}&min_rating=0",  # a Decimal: FastAPI's
+        f"category={category}&size=0",  # refused by FastAPI on both
+        f"category={category}&size=abc",
+        f"category={category}&sort=cheapest",
+        f"category={category}&page=100001",
+        f"category={category}&q={'x' * 201}",
+        f"category={category}&category={category}",  # a repeat: FastAPI's
+        f"category={category}&cursor=not-a-cursor",
+    ]
+    async with (
+        routed.router.lifespan_context(routed),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=routed), base_url="http://c") as slow,
+    ):
+        first = await catalog.client.get(f"/api/products?category={category}&size=2")
+        queries.append(f"category={category}&size=2&cursor={first.json()['next_cursor']}")
+        paths = [f"/api/products?{query}" for query in queries]
+        paths += [f"/api/products/{created[0]['id']}", f"/api/products/{uuid.uuid4()}"]
+        for path in paths:
+            fast, slow_answer = await catalog.client.get(path), await slow.get(path)
+            assert fast.status_code == slow_answer.status_code, (path, fast.text, slow_answer.text)
+            assert _without_ids(fast.json()) == _without_ids(slow_answer.json()), path
+            assert fast.headers.get("etag") == slow_answer.headers.get("etag"), path
+            assert fast.headers["content-type"] == slow_answer.headers["content-type"], path

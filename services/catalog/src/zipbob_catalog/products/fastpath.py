@@ -29,9 +29,19 @@ from zipbob_platform.middleware import header
 PREFIX = "/api/products"
 LIST_ROUTE = PREFIX
 ONE_ROUTE = PREFIX + "/{product_id}"
-# The query parameters checked here, with the max_length each FastAPI route declares.
-_STRINGS = {"q": 200, "category": 100, "seller_id": 64, "cursor": 1000}
-_BOUNDED_INTS = {"page": 100_000, "size": 100}
+
+
+def _bound(name: str, attr: str) -> int:
+    """A limit ProductQuery (the route's one declaration) sets on a field: max_length, le."""
+    for rule in ProductQuery.model_fields[name].metadata:
+        if hasattr(rule, attr):
+            return int(getattr(rule, attr))
+    raise LookupError(f"ProductQuery.{name} declares no {attr}")
+
+
+# The query parameters checked here, with the bounds ProductQuery declares for them.
+_STRINGS = {name: _bound(name, "max_length") for name in ("q", "category", "seller_id", "cursor")}
+_BOUNDED_INTS = {name: _bound(name, "le") for name in ("page", "size")}
 _PLAIN_INT = re.compile(r"[1-9][0-9]{0,5}")
 _SORTS = frozenset(get_args(ProductSort))
 

@@ -69,18 +69,48 @@ class ProductUpdate(ProductBase):
         return self
 
 
+def _sort_by_default(schema: dict[str, Any]) -> None:
+    """The document's ``sort``: absent or null means the default, which depends on ``q``
+    (hence a default factory: the document states no default)."""
+    schema["anyOf"] = [{"enum": schema.pop("enum"), "type": schema.pop("type")}, {"type": "null"}]
+
+
 class ProductQuery(BaseModel):
     """A listing: filters, sort (relevance is the default when ``q`` is given, newest
     otherwise) and either a page number or the cursor a previous page returned."""
 
-    q: str | None = Field(None, max_length=200)
-    category: str | None = Field(None, max_length=100)
-    seller_id: str | None = Field(None, max_length=64)
-    min_rating: Decimal | None = Field(None, ge=0, le=5, decimal_places=2)
-    page: int = Field(1, ge=1, le=100_000)
-    size: int = Field(20, ge=1, le=100)
-    sort: ProductSort = "newest"
-    cursor: str | None = Field(None, max_length=1000)
+    # The one declaration of GET /api/products' parameters: the route takes this model as
+    # its query (so these descriptions are the API document's) and products.fastpath
+    # validates the same model.
+    q: str | None = Field(
+        None,
+        max_length=200,
+        description="Full-text search: words, and prefixes (`wal` finds Walnut), in name and "
+        "description. Any text is safe.",
+    )
+    category: str | None = Field(None, max_length=100, description="Only this category.")
+    seller_id: str | None = Field(None, max_length=64, description="Only this seller's products.")
+    min_rating: Decimal | None = Field(
+        None,
+        ge=0,
+        le=5,
+        decimal_places=2,
+        description="Only products whose average review rating is at least this.",
+    )
+    page: int = Field(
+        1, ge=1, le=100_000, description="Page number (1-based); prefer `cursor` for deep pages."
+    )
+    size: int = Field(20, ge=1, le=100, description="Items per page.")
+    sort: ProductSort = Field(
+        default_factory=lambda: "newest",
+        description="Order: `relevance` by default when `q` is given, `newest` otherwise.",
+        json_schema_extra=_sort_by_default,
+    )
+    cursor: str | None = Field(
+        None,
+        max_length=1000,
+        description="The `next_cursor` of the previous page: the next page in the same order.",
+    )
 
     @model_validator(mode="before")
     @classmethod

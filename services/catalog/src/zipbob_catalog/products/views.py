@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -25,7 +24,7 @@ from zipbob_catalog.products.presenter import (
     weak_etag,
 )
 from zipbob_catalog.products.repository import IMAGE_PREFIX, SqlProducts
-from zipbob_catalog.products.schemas import ProductCreate, ProductQuery, ProductSort, ProductUpdate
+from zipbob_catalog.products.schemas import ProductCreate, ProductQuery, ProductUpdate
 from zipbob_catalog.runtime import CatalogRuntime
 from zipbob_catalog.uploads.inspection import inspect_image
 from zipbob_catalog.uploads.multipart import MultipartForm, bad_form, read_multipart
@@ -206,27 +205,10 @@ async def list_products(
     request: Request,
     runtime: RuntimeDep,
     products: ProductsDep,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    category: Annotated[str | None, Query(max_length=100)] = None,
-    seller_id: Annotated[str | None, Query(max_length=64)] = None,
-    min_rating: Annotated[Decimal | None, Query(ge=0, le=5, decimal_places=2)] = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    size: Annotated[int, Query(ge=1, le=100)] = 20,
-    sort: Annotated[ProductSort | None, Query()] = None,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    query: Annotated[ProductQuery, Query()],
 ) -> Response:
     # Plain requests never get here: products.fastpath answers them before FastAPI's
     # routing; this route serves the rest (odd parameters, HEAD) and the OpenAPI document.
-    query = ProductQuery(
-        q=q,
-        category=category,
-        seller_id=seller_id,
-        min_rating=min_rating,
-        page=page,
-        size=size,
-        sort=sort,
-        cursor=cursor,
-    )
     return await list_response(runtime, products, query, request.headers.get("if-none-match"))
 
 
