@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
+from ..backoff import Backoff
 from ..cloudevents import CloudEvent, InvalidEvent, from_amqp
 from ..tracing import consumer_span
 from .topology import Broker, QueueSpec, connect, declare_queue, underlay
@@ -67,7 +67,7 @@ class EventConsumer:
         self.state = "starting"
         self.connected = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._failures = 0
+        self._retries = Backoff(retry_initial_seconds, retry_max_seconds)
         self._task: asyncio.Task[None] | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -82,21 +82,23 @@ class EventConsumer:
                 await asyncio.wait_for(self._task, within_seconds)
 
     async def run_forever(self) -> None:
-        backoff = self.retry_initial
+        reconnect = Backoff(self.retry_initial, self.retry_max, jitter=0.2)
         while not self._stopping.is_set():
+            pause = 0.0
             try:
                 await self._session()
-                backoff = self.retry_initial
             except Exception as exc:
+                if self.connected.is_set():
+                    reconnect.reset()  # it was up: a new outage starts from the first wait
+                pause = reconnect.fail()
                 self.state = f"disconnected: {type(exc).__name__}"
-                log.warning("%s lost RabbitMQ (%r); reconnecting in %.1fs", self.name, exc, backoff)
+                log.warning("%s lost RabbitMQ (%r); reconnecting in %.1fs", self.name, exc, pause)
             finally:
                 self.connected.clear()
             if self._stopping.is_set():
                 break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), backoff * random.uniform(0.8, 1.2))
-            backoff = min(backoff * 2, self.retry_max)
+                await asyncio.wait_for(self._stopping.wait(), pause)
 
     async def _session(self) -> None:
         connection: AbstractConnection = await connect(self.broker)
@@ -167,8 +169,7 @@ class EventConsumer:
         except asyncio.CancelledError:
             raise  # stopping: the broker redelivers the unsettled message
         except Exception as exc:
-            self._failures += 1
-            delay = min(self.retry_max, self.retry_initial * 2 ** (self._failures - 1))
+            delay = self._retries.fail()
             log.warning(
                 "%s could not handle a message (%r); requeueing it in %.1fs",
                 self.name,
@@ -180,6 +181,6 @@ class EventConsumer:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             await message.nack(requeue=True)
             return
-        self._failures = 0
+        self._retries.reset()
         self._observe("handled", result)
         await message.ack()

@@ -28,6 +28,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 from prometheus_client import Counter
 
+from ..backoff import Backoff
 from ..cloudevents import CloudEvent, EventHeaders, to_http_binary
 from ..metrics import get_or_create
 
@@ -188,14 +189,16 @@ class EventPoster:
         """Attempts until delivered, refused for good, or ``max_attempts`` made; between
         retries the receiver's Retry-After, else doubling backoff, both at most
         ``backoff_max_seconds``. Returns the last answer and the attempts made."""
-        delay = backoff_initial_seconds
+        backoff = Backoff(backoff_initial_seconds, backoff_max_seconds)
         for attempt in range(1, max_attempts + 1):
             answer = await self.post(url, event)
             if answer.outcome is not Outcome.RETRY or attempt == max_attempts:
                 return answer, attempt
-            wait = answer.retry_after if answer.retry_after is not None else delay
-            await sleep(min(wait, backoff_max_seconds))
-            delay = min(delay * 2, backoff_max_seconds)
+            step = backoff.fail()  # it doubles on every retry, Retry-After or not
+            # The receiver's own ask wins, even when shorter than the backoff.
+            await sleep(
+                step if answer.retry_after is None else min(answer.retry_after, backoff.cap)
+            )
         raise ValueError("max_attempts must be at least 1")
 
     async def close(self) -> None:

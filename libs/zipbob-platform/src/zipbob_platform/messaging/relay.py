@@ -1,13 +1,13 @@
 """What the services' outbox relays share (the catalog's SQL outbox, the review service's
 summary versions): draining by repeated ``publish_once`` passes, and the backoff between
-failed passes."""
+failed passes (zipbob_platform.backoff, honouring an HTTP sink's Retry-After)."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable
 
+from ..backoff import Backoff
 from .http_delivery import DeliveryFailed
 
 INITIAL_BACKOFF_SECONDS = 0.2
@@ -26,14 +26,11 @@ async def drain(publish_once: PublishOnce, *, within_seconds: float = 30.0) -> N
                 return
 
 
-def next_backoff(backoff: float, *, cap: float) -> float:
-    """The backoff after one more failed pass: doubling from INITIAL_BACKOFF_SECONDS."""
-    return min(cap, backoff * 2 or INITIAL_BACKOFF_SECONDS)
+def relay_backoff(cap: float) -> Backoff:
+    """A relay's backoff between failed passes: from INITIAL_BACKOFF_SECONDS, +-20 %."""
+    return Backoff(min(INITIAL_BACKOFF_SECONDS, cap), cap, jitter=0.2)
 
 
-def pause_after(error: Exception, backoff: float, *, cap: float) -> float:
-    """How long a relay waits after a failed pass: the backoff with +-20 % jitter, but
-    never less than the Retry-After an HTTP sink asked for (at most ``cap``)."""
-    pause = backoff * random.uniform(0.8, 1.2)
-    asked = error.retry_after if isinstance(error, DeliveryFailed) else None
-    return pause if asked is None else min(cap, max(pause, asked))
+def retry_after(error: Exception) -> float | None:
+    """The Retry-After an HTTP sink answered with, if the failure was one."""
+    return error.retry_after if isinstance(error, DeliveryFailed) else None

@@ -24,7 +24,7 @@ from zipbob_catalog.outbox.publishers import Publisher
 from zipbob_catalog.outbox.writer import as_cloud_event
 from zipbob_catalog.settings import OutboxSettings
 from zipbob_platform.messaging.relay import drain as drain_relay
-from zipbob_platform.messaging.relay import next_backoff, pause_after
+from zipbob_platform.messaging.relay import relay_backoff, retry_after
 
 log = logging.getLogger("zipbob.catalog.outbox")
 
@@ -44,7 +44,7 @@ class OutboxRelay:
         self.skip_locked = supports_skip_locked(engine)
         self._wake = asyncio.Event()
         self._stopping = False
-        self.consecutive_failures = 0
+        self.backoff = relay_backoff(settings.max_backoff_seconds)
 
     def wake(self) -> None:
         """Called after a commit that wrote events, so they go out without waiting a poll."""
@@ -87,35 +87,35 @@ class OutboxRelay:
         """Publish until nothing is pending (tests, benchmarks, graceful shutdown)."""
         await drain_relay(self.publish_once, within_seconds=within_seconds)
 
+    @property
+    def consecutive_failures(self) -> int:
+        return self.backoff.failures
+
     async def run_forever(self) -> None:
-        backoff = 0.0
         while not self._stopping:
             try:
                 delivered, error = await self.publish_once()
             except Exception as exc:  # the database is down: same treatment as the broker
                 delivered, error = 0, exc
+            pause = None
             if error is not None:
                 outbox_publish_failures_total.inc()
-                self.consecutive_failures += 1
-                backoff = next_backoff(backoff, cap=self.settings.max_backoff_seconds)
+                pause = self.backoff.fail(retry_after(error))
                 if self.consecutive_failures in (1, 10) or self.consecutive_failures % 100 == 0:
                     log.warning(
                         "outbox publish failed (%d in a row), retrying in %.1fs: %s",
                         self.consecutive_failures,
-                        backoff,
+                        pause,
                         error,
                     )
             else:
                 if self.consecutive_failures:
                     log.info("outbox relay recovered after %d failures", self.consecutive_failures)
-                self.consecutive_failures, backoff = 0, 0.0
+                self.backoff.reset()
             with contextlib.suppress(Exception):
                 await self.refresh_gauges()
             if error is None and delivered >= self.settings.batch_size:
                 continue
-            pause = None
-            if error is not None:
-                pause = pause_after(error, backoff, cap=self.settings.max_backoff_seconds)
             await self._sleep(pause or self.settings.poll_interval_seconds)
 
     async def _sleep(self, seconds: float) -> None:

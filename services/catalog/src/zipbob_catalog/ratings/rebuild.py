@@ -20,6 +20,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from zipbob_catalog.products.models import Product
+from zipbob_platform.backoff import Backoff
 
 log = logging.getLogger("zipbob.catalog.ratings")
 
@@ -38,7 +39,8 @@ class ReviewClient:
 
     async def summary(self, product_id: str) -> dict[str, object] | None:
         url = f"{self.base_url}/api/products/{product_id}/reviews/summary"
-        for attempt in range(3):
+        backoff = Backoff(0.2, 0.8)
+        for _ in range(3):
             try:
                 async with self.session.get(url) as response:
                     if response.status == 404:
@@ -49,7 +51,7 @@ class ReviewClient:
                         return None
             except (aiohttp.ClientError, TimeoutError):
                 pass
-            await asyncio.sleep(0.2 * 2**attempt)
+            await asyncio.sleep(backoff.fail())
         return None
 
 

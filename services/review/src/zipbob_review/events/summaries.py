@@ -39,7 +39,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, new_event
 from zipbob_platform.messaging.relay import drain as drain_relay
-from zipbob_platform.messaging.relay import next_backoff, pause_after
+from zipbob_platform.messaging.relay import relay_backoff, retry_after
 from zipbob_platform.settings import ConfigError
 
 from ..reviews.models import utc_now
@@ -114,11 +114,15 @@ class SummaryRelay:
         self.intents = intents
         self.publisher = publisher
         self.settings = settings
-        self.consecutive_failures = 0
+        self.backoff = relay_backoff(settings.max_backoff_seconds)
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._last_sweep = 0.0
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def consecutive_failures(self) -> int:
+        return self.backoff.failures
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run_forever(), name="summary-relay")
@@ -179,7 +183,6 @@ class SummaryRelay:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
             await self.prepare()  # MongoDB may be down: the service's own start-up retries
-        backoff = 0.0
         while not self._stopping.is_set():
             error: Exception | None
             self._wake.clear()  # a write finishing from here on wakes the wait below
@@ -190,23 +193,20 @@ class SummaryRelay:
                 delivered, error = await self.publish_once()
             except Exception as exc:  # MongoDB down: same treatment as the broker
                 delivered, error = 0, exc
+            pause = 0.0
             if error is not None:
-                self.consecutive_failures += 1
-                backoff = next_backoff(backoff, cap=self.settings.max_backoff_seconds)
+                pause = self.backoff.fail(retry_after(error))
                 if self.consecutive_failures in (1, 10) or self.consecutive_failures % 100 == 0:
                     log.warning(
                         "summary publish failed (%d in a row), retrying in %.1fs: %r",
                         self.consecutive_failures,
-                        backoff,
+                        pause,
                         error,
                     )
             else:
-                self.consecutive_failures, backoff = 0, 0.0
+                self.backoff.reset()
             if error is None and delivered >= self.settings.batch_size:
                 continue
-            pause = 0.0
-            if error is not None:
-                pause = pause_after(error, backoff, cap=self.settings.max_backoff_seconds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._wake.wait(), pause or self.settings.poll_interval_seconds
