@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, MetaData
+    from sqlalchemy import Connection, Dialect, MetaData
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -29,24 +29,49 @@ def create_engine(
     *,
     pool_size: int = 10,
     echo: bool = False,
+    max_overflow: int | None = None,
     pre_ping: bool = True,
     custom_plans: bool = False,
+    autocommit: bool = False,
 ) -> AsyncEngine:
     """``pre_ping=False`` saves a round trip per checkout (BEGIN + SELECT + ROLLBACK on
     asyncpg) at the price of one failed statement per stale connection after a database
     restart; ``custom_plans`` makes PostgreSQL plan every execution of asyncpg's prepared
-    statements (a generic plan is blind to parameter values such as a search term)."""
+    statements (a generic plan is blind to parameter values such as a search term).
+    ``autocommit``: an engine for single-statement reads, its connections in autocommit
+    from their first connect (no transaction, no reset on return). Per checkout, as an
+    execution option on a transactional engine, the same costs MariaDB four more commands
+    a read (autocommit on, then a rollback and autocommit off on return)."""
+    from sqlalchemy import event
     from sqlalchemy.ext.asyncio import create_async_engine
 
     ensure_sqlite_dir(url)
     kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": pre_ping}
+    if autocommit:
+        kwargs.update(isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+        overflow = pool_size if max_overflow is None else max_overflow
+        kwargs.update(pool_size=pool_size, max_overflow=overflow, pool_recycle=1800)
     if custom_plans and url.startswith("postgresql"):
         kwargs["connect_args"] = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "do_connect", _connect_errors_as_dbapi_errors)
+    return engine
+
+
+def _connect_errors_as_dbapi_errors(
+    dialect: Dialect, _record: Any, cargs: Any, cparams: Any
+) -> Any:
+    """asyncpg lets a refused or unresolvable address through as a bare OSError, which
+    SQLAlchemy passes on unwrapped: the services' DBAPIError handlers (503 + Retry-After)
+    would not see it and the caller would get a 500. Raised as the driver's
+    OperationalError, it becomes SQLAlchemy's, as aiomysql's own connect errors already are."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:
+        raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc}") from exc
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -34,7 +34,7 @@ async def bootstrap(settings: CatalogSettings) -> AsyncIterator[CatalogContainer
         workers = BackgroundWorkers(runtime)
         await workers.start()
         try:
-            products = SqlProducts(runtime.sessions, runtime.engine)
+            products = SqlProducts(runtime.sessions, runtime.reads)
             yield CatalogContainer(runtime=runtime, workers=workers, products=products)
         finally:
             await workers.stop()
@@ -56,4 +56,9 @@ def relay_only(settings: CatalogSettings) -> CatalogSettings:
 
 def readiness(container: CatalogContainer) -> dict[str, ReadinessCheck]:
     runtime = container.runtime
-    return {"database": lambda: ping(runtime.engine), "object_store": runtime.store.check}
+
+    async def database() -> None:  # both pools: writes and the public reads
+        await ping(runtime.engine)
+        await ping(runtime.reads)
+
+    return {"database": database, "object_store": runtime.store.check}

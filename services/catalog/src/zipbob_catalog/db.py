@@ -67,11 +67,27 @@ class Base(DeclarativeBase):
     pass
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    echo: bool = False,
+    autocommit: bool = False,
+) -> AsyncEngine:
+    """A catalog engine: transactional, or with ``autocommit`` for the public reads."""
     # No pre-ping: a read costs less than the ping did; a connection gone stale (database
     # restarted) fails once with a 503 + Retry-After and SQLAlchemy drops it. Custom plans:
     # a generic plan does not see the search term (a seq scan for a rare word).
-    return sql.create_engine(url, pool_size=pool_size, echo=echo, pre_ping=False, custom_plans=True)
+    return sql.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        echo=echo,
+        pre_ping=False,
+        custom_plans=True,
+        autocommit=autocommit,
+    )
 
 
 class CatalogSession(Session):

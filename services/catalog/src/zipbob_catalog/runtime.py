@@ -31,20 +31,25 @@ class CommitSignal:
 class CatalogRuntime:
     settings: CatalogSettings
     engine: AsyncEngine
+    reads: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     store: ObjectStore
     on_events_committed: CommitSignal
 
     @classmethod
     def build(cls, settings: CatalogSettings) -> CatalogRuntime:
-        engine = make_engine(
-            settings.database.url.get_secret_value(),
-            pool_size=settings.database.pool_size,
-            echo=settings.database.echo,
-        )
+        # Two pools: transactions (ORM writes, outbox, sweeper, migrations) and the public
+        # reads, in autocommit from connect (products.repository.SqlProducts). Reads take
+        # most of the traffic: ``pool_size`` for them, half that for transactions, each
+        # with half the setting again as overflow (2 x pool_size at most, as one pool was).
+        url = settings.database.url.get_secret_value()
+        size, echo = settings.database.pool_size, settings.database.echo
+        half = max(1, size // 2)
+        engine = make_engine(url, pool_size=half, max_overflow=half, echo=echo)
         return cls(
             settings=settings,
             engine=engine,
+            reads=make_engine(url, pool_size=size, max_overflow=half, echo=echo, autocommit=True),
             sessions=make_session_factory(engine),
             store=ObjectStore(settings.s3),
             on_events_committed=CommitSignal(),
@@ -52,3 +57,4 @@ class CatalogRuntime:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        await self.reads.dispose()

@@ -7,7 +7,9 @@ statement compiled once per dialect; each call checks a connection out through t
 as before (same pool, same AUTOCOMMIT options), hands the positional parameters to the
 driver after SQLAlchemy's own bind processors, and applies the columns' own result
 processors (money, UTC datetimes, JSON as each dialect needs), so the values are the ones
-``execute`` returns. A driver it does not know goes through ``execute`` unchanged.
+``execute`` returns. A driver it does not know goes through ``execute`` unchanged. A driver
+error is raised as SQLAlchemy's ``DBAPIError``, a dead connection invalidated as SQLAlchemy
+does.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Processor = Callable[[Any], Any] | None
+_PROBE = text("SELECT 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +79,14 @@ class RawStatement:
         raw = await conn.get_raw_connection()
         try:
             rows = await runner(raw.driver_connection, compiled.sql, args)
-        except Exception:
-            # Whatever failed (a lost connection, a server gone away), run it again the
-            # ordinary way: SQLAlchemy then raises its DBAPIError (the 503 + Retry-After)
-            # and invalidates a dead connection instead of returning it to the pool.
-            return await self._through_sqlalchemy(conn, params)
+        except Exception as exc:
+            # Not run again (a timed-out statement would only cost the database twice).
+            # Was it the connection? ``SELECT 1`` the ordinary way tells: on a dead one
+            # SQLAlchemy raises its DBAPIError and invalidates the pool, as for any
+            # disconnect; on a live one this raises the driver's error as a DBAPIError.
+            # Either way the app answers 503 + Retry-After.
+            await conn.execute(_PROBE)
+            raise DBAPIError(compiled.sql, args, exc) from exc
         make = self.row_type._make
         if not compiled.results:
             return [make(row) for row in rows]

@@ -597,11 +597,12 @@ class SqlProducts:
     """Products on SQL: reads (Core, one session each) and transactions (ORM writes with
     their outbox rows, committed together or not at all)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], reads: AsyncEngine) -> None:
         self.sessions = sessions
         # Reads are single statements (a page and its images: two), so they run without a
-        # transaction: no BEGIN/ROLLBACK round trips, no ORM session.
-        self.reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # transaction on an engine in autocommit (catalog.runtime): no BEGIN/ROLLBACK round
+        # trips, no ORM session.
+        self.reads = reads
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlProductTransaction]:
