@@ -67,27 +67,14 @@ class Base(DeclarativeBase):
     pass
 
 
-def make_engine(
-    url: str,
-    *,
-    pool_size: int = 10,
-    max_overflow: int | None = None,
-    echo: bool = False,
-    autocommit: bool = False,
-) -> AsyncEngine:
-    """A catalog engine: transactional, or with ``autocommit`` for the public reads."""
+def make_engine(url: str, **options: Any) -> AsyncEngine:
+    """A catalog engine: zipbob_platform.sql.create_engine's ``options`` (pool_size,
+    max_overflow, echo; ``autocommit`` for the public reads), without pre-ping and with
+    custom plans."""
     # No pre-ping: a read costs less than the ping did; a connection gone stale (database
     # restarted) fails once with a 503 + Retry-After and SQLAlchemy drops it. Custom plans:
     # a generic plan does not see the search term (a seq scan for a rare word).
-    return sql.create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        echo=echo,
-        pre_ping=False,
-        custom_plans=True,
-        autocommit=autocommit,
-    )
+    return sql.create_engine(url, pre_ping=False, custom_plans=True, **options)
 
 
 class CatalogSession(Session):

@@ -16,6 +16,7 @@ from zipbob_devkit.testing import create_sql_database, drop_sql_database, eventu
 pytestmark = pytest.mark.integration
 
 PORTS = {"postgresql": 5432, "mariadb": 3306}
+PRODUCT = {"name": "Jug", "price": "9.00", "currency": "EUR", "stock": 1, "category": "home"}
 
 
 @pytest.mark.parametrize("backend", sorted(PORTS))
@@ -33,13 +34,7 @@ async def test_reads_answer_503_while_the_database_is_gone_then_recover(
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             created = await client.post(
                 "/api/products",
-                json={
-                    "name": "Jug",
-                    "price": "9.00",
-                    "currency": "EUR",
-                    "stock": 1,
-                    "category": "home",
-                },
+                json=PRODUCT,
                 headers=signer.headers("fault-seller"),
             )
             assert created.status_code == 201, created.text
