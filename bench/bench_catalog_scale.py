@@ -75,15 +75,27 @@ def pct(values: list[float], q: float) -> float:
 
 class Capture:
     """Records the statements a request runs while ``on`` is set: those SQLAlchemy
-    executes (its cursor events) and those products.rawread hands the driver itself."""
+    executes (its cursor events) and those products.rawread hands the driver itself.
+    A context manager: on exit the listeners go and rawread's runners are its own again
+    (so the next backend's capture does not wrap this one's)."""
 
     def __init__(self, engines: list[Any]) -> None:
         self.on = False
         self.statements: list[tuple[Any, str, Any]] = []  # (raw runner or None, sql, args)
-        for engine in engines:
-            event.listen(engine.sync_engine, "before_cursor_execute", self._record)
-        for driver, runner in list(rawread._RUNNERS.items()):
+        self._engines = [engine.sync_engine for engine in engines]
+        self._runners = dict(rawread._RUNNERS)
+
+    def __enter__(self) -> Capture:
+        for engine in self._engines:
+            event.listen(engine, "before_cursor_execute", self._record)
+        for driver, runner in self._runners.items():
             rawread._RUNNERS[driver] = self._recording(runner)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        for engine in self._engines:
+            event.remove(engine, "before_cursor_execute", self._record)
+        rawread._RUNNERS.update(self._runners)
 
     def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if self.on:
@@ -158,27 +170,27 @@ async def bench_backend(backend: str, rows: int, n: int, n_search: int) -> list[
     print(header)
     async with app.router.lifespan_context(app):
         runtime = app.state.container.runtime
-        capture = Capture([runtime.engine, runtime.reads])
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
-            started = time.monotonic()
-            deep = await deep_cursor(client, DEEP_PAGE)
-            walk = time.monotonic() - started
-            lines = [*LINES, (f"cursor page {DEEP_PAGE} (newest)", deep)]
-            for name, params in lines:
-                count = n_search if "q" in params else n
-                result = await time_line(client, runtime.reads, capture, params, count)
-                t50, t99 = pct(result["through"], 0.5), pct(result["through"], 0.99)
-                a50, a99 = pct(result["alone"], 0.5), pct(result["alone"], 0.99)
-                verdict = "ok" if t99 < TARGET_P99_MS[backend] else "MISSED"
-                if verdict != "ok":
-                    failures.append(f"{backend}: {name} p99 {t99:.1f} ms")
-                print(
-                    f"{name:<26} {result['total']:>9} {t50:>8.1f} /{t99:>7.1f}  "
-                    f"{a50:>8.1f} /{a99:>7.1f}  {verdict}",
-                    flush=True,
-                )
-            print(f"(walking {DEEP_PAGE - 1} cursor pages took {walk:.1f}s in all)")
+        with Capture([runtime.engine, runtime.reads]) as capture:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
+                started = time.monotonic()
+                deep = await deep_cursor(client, DEEP_PAGE)
+                walk = time.monotonic() - started
+                lines = [*LINES, (f"cursor page {DEEP_PAGE} (newest)", deep)]
+                for name, params in lines:
+                    count = n_search if "q" in params else n
+                    result = await time_line(client, runtime.reads, capture, params, count)
+                    t50, t99 = pct(result["through"], 0.5), pct(result["through"], 0.99)
+                    a50, a99 = pct(result["alone"], 0.5), pct(result["alone"], 0.99)
+                    verdict = "ok" if t99 < TARGET_P99_MS[backend] else "MISSED"
+                    if verdict != "ok":
+                        failures.append(f"{backend}: {name} p99 {t99:.1f} ms")
+                    print(
+                        f"{name:<26} {result['total']:>9} {t50:>8.1f} /{t99:>7.1f}  "
+                        f"{a50:>8.1f} /{a99:>7.1f}  {verdict}",
+                        flush=True,
+                    )
+                print(f"(walking {DEEP_PAGE - 1} cursor pages took {walk:.1f}s in all)")
     return failures
 
 

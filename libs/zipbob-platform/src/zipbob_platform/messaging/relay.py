@@ -34,3 +34,9 @@ def relay_backoff(cap: float) -> Backoff:
 def retry_after(error: Exception) -> float | None:
     """The Retry-After an HTTP sink answered with, if the failure was one."""
     return error.retry_after if isinstance(error, DeliveryFailed) else None
+
+
+def worth_logging(consecutive_failures: int) -> bool:
+    """Whether a relay logs this failure: the 1st, 10th and every 100th of a run (an outage
+    of hours stays a few lines)."""
+    return consecutive_failures in (1, 10) or consecutive_failures % 100 == 0

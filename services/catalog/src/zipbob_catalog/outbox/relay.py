@@ -24,7 +24,7 @@ from zipbob_catalog.outbox.publishers import Publisher
 from zipbob_catalog.outbox.writer import as_cloud_event
 from zipbob_catalog.settings import OutboxSettings
 from zipbob_platform.messaging.relay import drain as drain_relay
-from zipbob_platform.messaging.relay import relay_backoff, retry_after
+from zipbob_platform.messaging.relay import relay_backoff, retry_after, worth_logging
 
 log = logging.getLogger("zipbob.catalog.outbox")
 
@@ -101,7 +101,7 @@ class OutboxRelay:
             if error is not None:
                 outbox_publish_failures_total.inc()
                 pause = self.backoff.fail(retry_after(error))
-                if self.consecutive_failures in (1, 10) or self.consecutive_failures % 100 == 0:
+                if worth_logging(self.consecutive_failures):
                     log.warning(
                         "outbox publish failed (%d in a row), retrying in %.1fs: %s",
                         self.consecutive_failures,

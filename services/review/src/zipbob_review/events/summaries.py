@@ -39,7 +39,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from zipbob_platform import events
 from zipbob_platform.cloudevents import CloudEvent, new_event
 from zipbob_platform.messaging.relay import drain as drain_relay
-from zipbob_platform.messaging.relay import relay_backoff, retry_after
+from zipbob_platform.messaging.relay import relay_backoff, retry_after, worth_logging
 from zipbob_platform.settings import ConfigError
 
 from ..reviews.models import utc_now
@@ -196,7 +196,7 @@ class SummaryRelay:
             pause = 0.0
             if error is not None:
                 pause = self.backoff.fail(retry_after(error))
-                if self.consecutive_failures in (1, 10) or self.consecutive_failures % 100 == 0:
+                if worth_logging(self.consecutive_failures):
                     log.warning(
                         "summary publish failed (%d in a row), retrying in %.1fs: %r",
                         self.consecutive_failures,
