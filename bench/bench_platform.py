@@ -77,7 +77,7 @@ SEARCHES = ["walnut bowl", "handmade", "oak chair", "wal", "linen pillow", "bras
 def _pymysql(url: str) -> Any:
     import pymysql
 
-    parts = urllib.parse.urlsplit(url.replace("mysql+aiomysql://", "mysql://"))
+    parts = urllib.parse.urlsplit(url.replace("mysql+asyncmy://", "mysql://"))
     return pymysql.connect(
         host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
         password=parts.password or "", database=parts.path.lstrip("/") or None,

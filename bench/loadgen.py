@@ -75,6 +75,8 @@ class LoadReport:
                 f"  {row['endpoint']:<44} {row['rps']:>8.1f} {row['p50_ms']:>8.1f} "
                 f"{row['p99_ms']:>8.1f} {row['errors']:>7}"
             )
+            if row["errors"]:  # which statuses (0: no response) the errors were
+                print(f"    statuses: {row['statuses']}")
 
 
 class Recorder:

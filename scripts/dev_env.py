@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 GATEWAY_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/zipbob_gateway"
-CATALOG_DB = "mysql+aiomysql://root@127.0.0.1:3306/zipbob_catalog?charset=utf8mb4"
+CATALOG_DB = "mysql+asyncmy://root@127.0.0.1:3306/zipbob_catalog?charset=utf8mb4"
 
 
 async def create_databases() -> None:
@@ -31,7 +31,7 @@ async def create_databases() -> None:
         if not exists:
             await conn.execute(text('CREATE DATABASE "zipbob_gateway"'))
     await postgres.dispose()
-    mariadb = create_async_engine("mysql+aiomysql://root@127.0.0.1:3306/")
+    mariadb = create_async_engine("mysql+asyncmy://root@127.0.0.1:3306/")
     async with mariadb.connect() as conn:
         await conn.execute(
             text("CREATE DATABASE IF NOT EXISTS zipbob_catalog CHARACTER SET utf8mb4")

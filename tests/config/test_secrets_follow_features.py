@@ -35,7 +35,7 @@ MODELS: dict[str, type[ServiceSettings]] = {
 }
 # Realistic values for every secret any model has (a JWT key must really parse).
 SECRET_VALUES = {
-    "ZIPBOB_DATABASE__URL": "mysql+aiomysql://svc:pw@mariadb:3306/svc",
+    "ZIPBOB_DATABASE__URL": "mysql+asyncmy://svc:pw@mariadb:3306/svc",
     "ZIPBOB_REDIS__URL": "redis://:pw@redis:6379/0",
     "ZIPBOB_RABBITMQ__URL": "amqp://zipbob:pw@rabbitmq:5672/%2F",
     "ZIPBOB_MONGO__URL": "mongodb://zipbob:pw@mongodb:27017/?authSource=admin",

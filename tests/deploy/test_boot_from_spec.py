@@ -328,7 +328,7 @@ def secret_value(secret: str, key: str) -> str:
     """What an operator puts in the Secret: in-cluster addresses, real-looking credentials."""
     owner = secret.removesuffix("-secrets")
     values = {
-        "database-url": f"mysql+aiomysql://{owner}:Zq3-{owner}-db@mariadb:3306/{owner}?charset=utf8mb4",
+        "database-url": f"mysql+asyncmy://{owner}:Zq3-{owner}-db@mariadb:3306/{owner}?charset=utf8mb4",
         "redis-url": "redis://:Zq3-redis-1e8f6b@redis:6379/0",
         "rabbitmq-url": "amqp://zipbob:Zq3-rabbit-9a4c0d@rabbitmq:5672/%2F",
         "mongo-url": (
@@ -455,7 +455,7 @@ async def sql(statements: list[str]) -> list[list[str]]:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    engine = create_async_engine(f"mysql+aiomysql://root@{MARIADB[0]}:{MARIADB[1]}/")
+    engine = create_async_engine(f"mysql+asyncmy://root@{MARIADB[0]}:{MARIADB[1]}/")
     results = []
     async with engine.connect() as conn:
         for statement in statements:

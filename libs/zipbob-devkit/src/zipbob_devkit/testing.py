@@ -37,7 +37,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "ZIPBOB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 MARIADB_ADMIN_URL = os.environ.get(
-    "ZIPBOB_TEST_MARIADB_URL", "mysql+aiomysql://root@127.0.0.1:3306/"
+    "ZIPBOB_TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306/"
 )
 REDIS_URL = os.environ.get("ZIPBOB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("ZIPBOB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")

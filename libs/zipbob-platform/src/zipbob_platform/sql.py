@@ -67,7 +67,7 @@ def _connect_errors_as_dbapi_errors(
     """asyncpg lets a refused or unresolvable address through as a bare OSError, which
     SQLAlchemy passes on unwrapped: the services' DBAPIError handlers (503 + Retry-After)
     would not see it and the caller would get a 500. Raised as the driver's
-    OperationalError, it becomes SQLAlchemy's, as aiomysql's own connect errors already are."""
+    OperationalError, it becomes SQLAlchemy's, as asyncmy's own connect errors already are."""
     try:
         return dialect.connect(*cargs, **cparams)
     except OSError as exc:

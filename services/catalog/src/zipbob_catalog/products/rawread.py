@@ -110,7 +110,7 @@ async def _asyncpg(driver: Any, sql: str, args: Sequence[Any]) -> Any:
     return await driver.fetch(sql, *args)
 
 
-async def _aiomysql(driver: Any, sql: str, args: Sequence[Any]) -> Any:
+async def _asyncmy(driver: Any, sql: str, args: Sequence[Any]) -> Any:
     async with driver.cursor() as cursor:
         await cursor.execute(sql, args)
         return await cursor.fetchall()
@@ -122,6 +122,6 @@ async def _aiosqlite(driver: Any, sql: str, args: Sequence[Any]) -> Any:
 
 _RUNNERS: dict[str, Callable[[Any, str, Sequence[Any]], Any]] = {
     "asyncpg": _asyncpg,
-    "aiomysql": _aiomysql,
+    "asyncmy": _asyncmy,
     "aiosqlite": _aiosqlite,
 }
