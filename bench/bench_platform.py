@@ -75,14 +75,7 @@ SEARCHES = ["walnut bowl", "handmade", "oak chair", "wal", "linen pillow", "bras
 
 
 def _pymysql(url: str) -> Any:
-    import pymysql
-
-    parts = urllib.parse.urlsplit(url.replace("mysql+asyncmy://", "mysql://"))
-    return pymysql.connect(
-        host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
-        password=parts.password or "", database=parts.path.lstrip("/") or None,
-        charset="utf8mb4", autocommit=True,
-    )  # fmt: skip
+    return catalog_seed.pymysql_connect(url, autocommit=True)
 
 
 def _migrations_head() -> str:

@@ -292,30 +292,33 @@ async def _seed_postgresql(url: str, rows: int) -> None:
         await conn.close()
 
 
+def pymysql_connect(url: str, **options: Any) -> Any:
+    """A blocking PyMySQL connection to the database a SQLAlchemy MariaDB URL names, whatever
+    its async driver (bulk loads and admin statements outside the services' engines)."""
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    parts = make_url(url)
+    return pymysql.connect(
+        host=parts.host or "127.0.0.1",
+        port=parts.port or 3306,
+        user=parts.username or "root",
+        password=parts.password or "",
+        database=parts.database or None,
+        charset="utf8mb4",
+        **options,
+    )
+
+
 def _seed_mariadb(url: str, rows: int) -> None:
     """LOAD DATA LOCAL INFILE of the products and their search terms, each file sorted by
     its primary key (sequential clustered inserts) and loaded with the secondary indexes
     dropped, which are then built once by sorting."""
     import tempfile
 
-    import pymysql
-
     from zipbob_catalog.products import search
 
-    rest = url.split("://", 1)[1]
-    auth, _, hostpart = rest.rpartition("@")
-    user, _, password = auth.partition(":")
-    hostport, _, database = hostpart.partition("/")
-    host, _, port = hostport.partition(":")
-    conn = pymysql.connect(
-        host=host,
-        port=int(port or 3306),
-        user=user,
-        password=password,
-        database=database.split("?", 1)[0],
-        charset="utf8mb4",
-        local_infile=True,
-    )
+    conn = pymysql_connect(url, local_infile=True)
     try:
         with conn.cursor() as cur, tempfile.TemporaryDirectory(prefix="zipbob-seed-") as tmp:
             products_file, terms_file = Path(tmp) / "products.tsv", Path(tmp) / "terms.tsv"

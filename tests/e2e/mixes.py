@@ -16,11 +16,9 @@ from loadgen import Recorder
 
 from .client import ApiClient, User
 
-# Each user has its own rate limit (100 req/s in config/gateway.yaml), like real shoppers;
-# the mixes spread their requests over all of them. Signing up more users than 8 meets the
-# per-address limit on /api/auth/* (burst 30), so a stack that can serve more than 800
-# req/s (2,300 was seen on a 2-core machine) raises the per-user rate for its test:
-# test_e2e_load's LOAD_ENV.
+# Each user has its own rate limit, like real shoppers; the mixes spread their requests over
+# all of them. More than 8 sign-ups meet the per-address limit on /api/auth/* (burst 30);
+# test_e2e_load raises the per-user rate instead (its LOAD_ENV says why).
 BROWSE_USERS = 8
 
 
