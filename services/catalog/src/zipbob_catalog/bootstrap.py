@@ -34,7 +34,7 @@ async def bootstrap(settings: CatalogSettings) -> AsyncIterator[CatalogContainer
         workers = BackgroundWorkers(runtime)
         await workers.start()
         try:
-            products = SqlProducts(runtime.sessions, runtime.reads)
+            products = SqlProducts(runtime.sessions, runtime.reads, runtime.pages)
             yield CatalogContainer(runtime=runtime, workers=workers, products=products)
         finally:
             await workers.stop()

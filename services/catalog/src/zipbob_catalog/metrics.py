@@ -24,3 +24,9 @@ events_consumed_total = counter(
     "type",
     "outcome",
 )
+list_pages_total = counter(
+    "zipbob_catalog_list_pages_total",
+    "List pages answered from this replica's page cache (hit), loaded (miss), or waiting "
+    "on a load another request started (shared)",
+    "outcome",
+)

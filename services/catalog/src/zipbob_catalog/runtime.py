@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from zipbob_catalog.db import make_engine, make_session_factory
+from zipbob_catalog.products.pagecache import PageCache
 from zipbob_catalog.settings import CatalogSettings
 from zipbob_catalog.storage import ObjectStore
 
@@ -35,6 +36,8 @@ class CatalogRuntime:
     sessions: async_sessionmaker[AsyncSession]
     store: ObjectStore
     on_events_committed: CommitSignal
+    # List pages this process answered, dropped whenever it commits a product write.
+    pages: PageCache
 
     @classmethod
     def build(cls, settings: CatalogSettings) -> CatalogRuntime:
@@ -53,6 +56,9 @@ class CatalogRuntime:
             sessions=make_session_factory(engine),
             store=ObjectStore(settings.s3),
             on_events_committed=CommitSignal(),
+            pages=PageCache(
+                seconds=settings.list_cache.seconds, max_rows=settings.list_cache.max_rows
+            ),
         )
 
     async def close(self) -> None:

@@ -14,6 +14,7 @@ from zipbob_platform.settings import MigrationSettings, ServiceSettings, load_se
 __all__ = [
     "CatalogSettings",
     "HttpSubscription",
+    "ListCacheSettings",
     "OutboxSettings",
     "RabbitSettings",
     "ResultsSettings",
@@ -70,6 +71,14 @@ class SweeperSettings(Section):
     grace_seconds: float = Field(3600.0, ge=0)
 
 
+class ListCacheSettings(Section):
+    """The per-replica cache of list pages (products.pagecache): how long a page is kept
+    (0 = off) and how many rows all kept pages hold at most."""
+
+    seconds: float = Field(1.0, ge=0, le=60)
+    max_rows: int = Field(20_000, ge=1)
+
+
 class CatalogSettings(ServiceSettings):
     database: SqlSettings = SqlSettings()
     s3: S3Settings = S3Settings()
@@ -78,6 +87,7 @@ class CatalogSettings(ServiceSettings):
     outbox: OutboxSettings = OutboxSettings()
     results: ResultsSettings = ResultsSettings()
     sweeper: SweeperSettings = SweeperSettings()
+    list_cache: ListCacheSettings = ListCacheSettings()
     event_auth: EventAuthSettings = EventAuthSettings()  # who may POST /internal/events
 
     def uses_rabbitmq(self) -> bool:

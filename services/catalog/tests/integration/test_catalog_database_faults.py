@@ -27,7 +27,8 @@ async def test_reads_answer_503_while_the_database_is_gone_then_recover(
     proxy = TcpProxy(PORTS[backend]).start()
     through_proxy = url.replace(f"127.0.0.1:{PORTS[backend]}", proxy.url_host_port)
     assert through_proxy != url
-    settings = catalog_kit.settings(through_proxy, s3_server.env)
+    # Every read must reach the database: no list page kept from before the cut.
+    settings = catalog_kit.settings(through_proxy, s3_server.env, list_cache={"seconds": 0})
     _, handle = await catalog_kit.start(settings, signer)
     base = f"http://127.0.0.1:{handle[2]}"
     try:

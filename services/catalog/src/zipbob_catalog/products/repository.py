@@ -36,6 +36,7 @@ from zipbob_catalog.products import search
 from zipbob_catalog.products.cursor import Cursor
 from zipbob_catalog.products.errors import InvalidCursor
 from zipbob_catalog.products.models import Image, Product
+from zipbob_catalog.products.pagecache import PageCache
 from zipbob_catalog.products.rawread import RawStatement
 from zipbob_catalog.products.schemas import ProductQuery
 
@@ -597,17 +598,23 @@ class SqlProducts:
     """Products on SQL: reads (Core, one session each) and transactions (ORM writes with
     their outbox rows, committed together or not at all)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], reads: AsyncEngine) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], reads: AsyncEngine, pages: PageCache
+    ) -> None:
         self.sessions = sessions
         # Reads are single statements (a page and its images: two), so they run without a
         # transaction on an engine in autocommit (catalog.runtime): no BEGIN/ROLLBACK round
         # trips, no ORM session.
         self.reads = reads
+        self.pages = pages  # list pages kept a second (products.pagecache)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlProductTransaction]:
-        async with self.sessions() as session, session.begin():
-            yield SqlProductTransaction(session)
+        try:
+            async with self.sessions() as session, session.begin():
+                yield SqlProductTransaction(session)
+        finally:  # committed, or failed at commit (then it may have committed): drop pages
+            self.pages.invalidate()
 
     async def exists_owned_by(self, product_id: str) -> str | None:
         """The seller id of the product, or None when it does not exist."""
@@ -622,5 +629,11 @@ class SqlProducts:
     async def list(
         self, query: ProductQuery, *, cursor: Cursor | None, now: datetime
     ) -> ProductPage:
-        async with self.reads.connect() as conn:
-            return await list_products(conn, query, cursor=cursor, now=now)
+        key = (query.q, query.category, query.seller_id, query.min_rating, query.sort,
+               query.page, query.size, query.cursor)  # fmt: skip
+
+        async def load() -> ProductPage:
+            async with self.reads.connect() as conn:
+                return await list_products(conn, query, cursor=cursor, now=now)
+
+        return await self.pages.page(key, load)

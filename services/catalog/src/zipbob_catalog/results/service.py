@@ -57,7 +57,15 @@ def check_variant_objects(result: ImageResized, *, bucket: str) -> None:
 
 
 async def apply_result(*, runtime: CatalogRuntime, event: CloudEvent) -> str:
-    """Apply one result event; raises InvalidEvent for a permanent refusal."""
+    """Apply one result event; raises InvalidEvent for a permanent refusal. A product
+    changed (``applied``) drops the list pages this process keeps (products.pagecache)."""
+    outcome = await _apply(runtime, event)
+    if outcome == "applied":
+        runtime.pages.invalidate()
+    return outcome
+
+
+async def _apply(runtime: CatalogRuntime, event: CloudEvent) -> str:
     if event.type == SUMMARY_CHANGED:  # the rating read model (review events)
         return await apply_summary_event(sessions=runtime.sessions, event=event)
     try:
