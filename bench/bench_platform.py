@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -46,7 +47,9 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +139,54 @@ def _give_sellers_uuids(url: str) -> None:
             cur.execute("DROP TABLE bench_platform_sellers")
     finally:
         conn.close()
+
+
+_SIZE = re.compile(r"--innodb-buffer-pool-size=(\d+)([KMG]?)")
+
+
+def compose_buffer_pool() -> int:
+    """The InnoDB buffer pool docker-compose.yml gives the dev profile's MariaDB, in bytes."""
+    found = _SIZE.search((REPO / "docker-compose.yml").read_text())
+    if found is None:
+        raise SystemExit("docker-compose.yml sets no --innodb-buffer-pool-size for mariadb")
+    return int(found.group(1)) * 1024 ** " KMG".index(found.group(2) or " ")
+
+
+@contextlib.contextmanager
+def dev_profile_buffer_pool(url: str) -> Iterator[None]:
+    """The machine's MariaDB with the dev profile's buffer pool (compose's), the size it
+    had put back afterwards: the image's default 128M holds a tenth of a million products."""
+    wanted = compose_buffer_pool()
+    conn = _pymysql(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@innodb_buffer_pool_size")
+            had = int(cur.fetchone()[0])
+            cur.execute(f"SET GLOBAL innodb_buffer_pool_size = {wanted}")
+        print(f"mariadb: innodb_buffer_pool_size {had >> 20} MiB -> {wanted >> 20} MiB "
+              "(docker-compose.yml) for the runs", flush=True)  # fmt: skip
+        yield
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"SET GLOBAL innodb_buffer_pool_size = {had}")
+        conn.close()
+
+
+def list_page_outcomes(catalog: str) -> dict[str, float]:
+    """The catalog's zipbob_catalog_list_pages_total by outcome (products.pagecache)."""
+    with urllib.request.urlopen(catalog + "/metrics", timeout=10) as response:
+        text_ = response.read().decode()
+    found = re.findall(r'^zipbob_catalog_list_pages_total\{outcome="(\w+)"\} (\S+)$', text_, re.M)
+    return {outcome: float(value) for outcome, value in found}
+
+
+def print_page_cache(before: dict[str, float], after: dict[str, float]) -> None:
+    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in ("hit", "shared", "miss")}
+    pages = sum(delta.values())
+    if pages:
+        print(f"  list pages: {pages:,.0f}, from the page cache {delta['hit']:,.0f} "
+              f"({delta['hit'] / pages:.0%}), sharing a load {delta['shared']:,.0f}, "
+              f"from the database {delta['miss']:,.0f}")  # fmt: skip
 
 
 async def seeded_database(rows: int) -> str:
@@ -578,12 +629,13 @@ def main() -> int:
         "ZIPBOB_RATE_LIMITS__AUTH__RATE_PER_SECOND": "1000",
         "ZIPBOB_RATE_LIMITS__AUTH__BURST": "1000",
     }
-    stack = start_dev_stack(data_dir, extra_env=env, proxied=False)
-    try:
-        return measure(stack, args, ids, unrated, data_dir)
-    finally:
-        stack.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with dev_profile_buffer_pool(url):
+        stack = start_dev_stack(data_dir, extra_env=env, proxied=False)
+        try:
+            return measure(stack, args, ids, unrated, data_dir)
+        finally:
+            stack.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def measure(
@@ -614,12 +666,13 @@ def measure(
 
     def measured(label: str, base: str, with_tokens: bool) -> WrkResult:
         meter.start()
-        before = wrk_cpu_meter()
+        before, pages = wrk_cpu_meter(), list_page_outcomes(catalog)
         result = run_wrk(base, plan_path, tokens if with_tokens else None,
                          connections=args.connections, seconds=args.seconds)  # fmt: skip
         used = meter.stop({"wrk (load generator)": result.cpu_seconds - before})
         print_wrk(label, result)
         print_cpu(used, meter.elapsed, result.requests)
+        print_page_cache(pages, list_page_outcomes(catalog))
         return result
 
     run_wrk(gateway, plan_path, tokens, connections=args.connections, seconds=5)  # warm-up
@@ -644,9 +697,11 @@ def measure(
         used = meter.stop({"wrk (load generator)": result.cpu_seconds - before})
         return result, lag, used, meter.elapsed
 
+    pages = list_page_outcomes(catalog)
     under, lag_under, used, elapsed = asyncio.run(browse_and_review())
     print_wrk("browse through the gateway while customers write reviews", under)
     print_cpu(used, elapsed, under.requests)
+    print_page_cache(pages, list_page_outcomes(catalog))
     print_lag("under browse load", lag_under, args.seconds)
 
     errors = direct.errors + through.errors + under.errors + lag_alone.errors + lag_under.errors

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,8 +13,10 @@ import pytest
 from sqlalchemy import insert
 
 from zipbob_catalog.main import create_app
+from zipbob_catalog.products.cursor import _tag
 from zipbob_catalog.products.fastpath import PublicReadFastPath
 from zipbob_catalog.products.models import Product
+from zipbob_catalog.products.schemas import ProductQuery
 
 pytestmark = pytest.mark.integration
 
@@ -147,11 +151,13 @@ async def test_any_q_is_safe(catalog, signer) -> None:
     assert too_long.headers["content-type"].startswith("application/problem+json")
 
 
-async def _walk(catalog, params, *, size, between=None):
+async def _walk(catalog, params, *, size, between=None, totals=None):
     seen, pages = [], 0
     body = await _list(catalog, size=size, **params)
     while True:
         seen += [item["id"] for item in body["items"]]
+        if totals is not None:
+            totals.append((body["total"], body["total_exact"]))
         pages += 1
         assert pages < 100
         if body["next_cursor"] is None:
@@ -182,9 +188,14 @@ async def test_cursor_walk_visits_every_row_once_while_rows_are_inserted(
     params = {"category": category, "sort": sort}
     if sort == "relevance":
         params["q"] = "walker"
-    seen = await _walk(catalog, params, size=4, between=insert_more)
+    totals: list[tuple[int, bool]] = []
+    seen = await _walk(catalog, params, size=4, between=insert_more, totals=totals)
     assert len(seen) == len(set(seen)), "a row was shown twice"
     assert original <= set(seen), "a row that existed before the walk was skipped"
+    # The walk shows the total its first page counted (the cursor carries it, no recount).
+    assert set(totals) == {(23, True)}, totals
+    recounted = await _list(catalog, size=4, **params)
+    assert recounted["total"] == 23 + len(totals) - 1  # a new first page counts again
 
 
 async def test_pages_and_cursors_agree(catalog, signer) -> None:
@@ -229,6 +240,18 @@ async def test_invalid_cursors_are_422_problems(catalog, signer) -> None:
         )
         assert response.status_code == 422, (bad, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+    # A cursor with a well-formed tag but an impossible total (the tag is a checksum, so
+    # anyone can make one): 422, not a page showing it.
+    scope = ProductQuery(category=category, size=1).scope()
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    for total, exact in ((-1, True), (5, "yes"), ("many", True)):
+        forged = json.dumps({**body, "n": total, "x": exact}, separators=(",", ":")).encode()
+        text = base64.urlsafe_b64encode(forged).rstrip(b"=").decode()
+        tag = base64.urlsafe_b64encode(_tag(forged, scope)).rstrip(b"=").decode()
+        response = await catalog.client.get(
+            "/api/products", params={"category": category, "size": 1, "cursor": f"{text}.{tag}"}
+        )
+        assert response.status_code == 422, (total, exact, response.text)
     deep = await catalog.client.get("/api/products", params={"page": 600, "size": 20})
     assert deep.status_code == 422  # deep offsets go through cursors
 

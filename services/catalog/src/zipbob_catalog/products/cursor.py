@@ -31,6 +31,10 @@ class Cursor:
     after: tuple[Any, ...] = ()
     offset: int = 0
     snapshot: str | None = None
+    # The listing's total as its first page counted it: later pages repeat it instead of
+    # counting again (a walk shows one total; the count is most of a page's cost).
+    total: int | None = None
+    total_exact: bool = True
 
 
 def _tag(payload: bytes, scope: str) -> bytes:
@@ -45,6 +49,9 @@ def encode_cursor(cursor: Cursor, *, scope: str) -> str:
         body["o"] = cursor.offset
     if cursor.snapshot is not None:
         body["t"] = cursor.snapshot
+    if cursor.total is not None:
+        body["n"] = cursor.total
+        body["x"] = cursor.total_exact
     payload = json.dumps(body, separators=(",", ":")).encode()
     return (
         base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
@@ -76,9 +83,13 @@ def decode_cursor(text: str, *, scope: str, sort: str, key_arity: int) -> Cursor
             after=tuple(body.get("a", ())),
             offset=int(body.get("o", 0)),
             snapshot=body.get("t"),
+            total=None if body.get("n") is None else int(body["n"]),
+            total_exact=body.get("x", True),
         )
     except (ValueError, KeyError, TypeError):
         raise InvalidCursor("the cursor is malformed") from None
+    if not isinstance(cursor.total_exact, bool) or (cursor.total or 0) < 0:
+        raise InvalidCursor("the cursor is malformed")
     if cursor.sort != sort or cursor.page < 2 or cursor.offset < 0:
         raise InvalidCursor("the cursor does not belong to this listing (filters or sort differ)")
     if len(cursor.after) != key_arity:

@@ -339,6 +339,7 @@ def _browse_statement(
         query.min_rating is not None,
         cursor is not None,
         query.size,
+        cursor is None or cursor.total is None,  # count the total (a walk's first page)
     )
     params: dict[str, Any] = {}
     if query.category is not None:
@@ -362,7 +363,7 @@ def _browse_statement(
 
 
 def _build_browse(shape: tuple[Any, ...]) -> Any:
-    sort, category, seller, rating, keyset, size = shape
+    sort, category, seller, rating, keyset, size, counting = shape
     filters: list[ColumnElement[bool]] = []
     if category:
         filters.append(Product.category == bindparam("f_category"))
@@ -378,12 +379,8 @@ def _build_browse(shape: tuple[Any, ...]) -> Any:
         .subquery()
     )
     total = select(func.count()).select_from(limited).correlate(None).scalar_subquery()
-    statement = (
-        select(*PRODUCT_COLUMNS, total.label("total"))
-        .where(*filters)
-        .order_by(*_order(sort))
-        .limit(size + 1)
-    )
+    columns = [*PRODUCT_COLUMNS, total.label("total")] if counting else PRODUCT_COLUMNS
+    statement = select(*columns).where(*filters).order_by(*_order(sort)).limit(size + 1)
     if keyset:
         column, descending = KEYSET_SORTS[sort]
         key = bindparam("k_value", type_=column.type)
@@ -412,6 +409,9 @@ async def list_products(
     page = cursor.page if cursor else query.page
     relevance = query.sort == "relevance" and bool(tokens)
     sort = query.sort if query.sort != "relevance" else "newest"
+    # A later page of a walk repeats the total its first page counted (in the cursor).
+    known = None if cursor is None or cursor.total is None else cursor.total
+    counted, estimated = 0, False
     if relevance:
         offset = cursor.offset if cursor else (query.page - 1) * query.size
         statement = _relevance_page(
@@ -425,7 +425,9 @@ async def list_products(
         )
         rows = list((await session.execute(statement)).all())
         candidates = int(rows[0].ncand) if rows else None
-        if candidates is not None and candidates < search.CANDIDATES:
+        if known is not None:
+            pass  # a later page: its cursor holds the total
+        elif candidates is not None and candidates < search.CANDIDATES:
             counted, estimated = candidates, False  # every match was a candidate
         elif plan is not None:
             filters_sql, filter_params = _term_filters(query)
@@ -441,13 +443,18 @@ async def list_products(
     elif not tokens:
         statement, params = _browse_statement(query, sort=sort, cursor=cursor)
         rows = await statement.fetch(session, params)
-        if rows:
+        if known is not None:
+            pass  # a later page: its cursor holds the total
+        elif rows:
             counted, estimated = int(rows[0].total), False
         else:
             counted, estimated = await _total(session, dialect, filters, tokens)
     else:
-        estimate = await _estimate_if_broad(session, dialect, filters, tokens)
-        total: Any = literal(-1) if estimate is not None else _count(dialect, filters, tokens)
+        estimate = None
+        if known is None:
+            estimate = await _estimate_if_broad(session, dialect, filters, tokens)
+        counting = known is None and estimate is None
+        total: Any = _count(dialect, filters, tokens) if counting else literal(-1)
         statement = (
             select(*PRODUCT_COLUMNS, total.label("total"))
             .order_by(*_order(sort))
@@ -461,12 +468,20 @@ async def list_products(
         else:
             statement = statement.offset((query.page - 1) * query.size)
         rows = list((await session.execute(statement)).all())
-        if estimate is not None:
+        if known is not None:
+            pass  # a later page: its cursor holds the total
+        elif estimate is not None:
             counted, estimated = estimate, True
         elif rows:
             counted, estimated = int(rows[0].total), False
         else:
             counted, estimated = await _total(session, dialect, filters, tokens)
+    if known is not None and cursor is not None:
+        total_shown, exact = known, cursor.total_exact
+    else:
+        # A token past MAX_EXPANSIONS terms searched only the first ones: not every match.
+        exact = not estimated and counted <= EXACT_TOTAL_UP_TO and not (plan and plan.truncated)
+        total_shown = counted if counted <= EXACT_TOTAL_UP_TO or estimated else EXACT_TOTAL_UP_TO
     more = len(rows) > query.size
     rows = rows[: query.size]
     next_cursor = None
@@ -479,19 +494,25 @@ async def list_products(
                 page=page + 1,
                 offset=offset + query.size,
                 snapshot=str(snap) if dialect == "sqlite" else _aware(snap).isoformat(),
+                total=total_shown,
+                total_exact=exact,
             )
         else:
             key_column = KEYSET_SORTS[sort][0]
             value = getattr(last, key_column.key)
-            next_cursor = Cursor(sort=sort, page=page + 1, after=(_key_json(sort, value), last.id))
+            next_cursor = Cursor(
+                sort=sort,
+                page=page + 1,
+                after=(_key_json(sort, value), last.id),
+                total=total_shown,
+                total_exact=exact,
+            )
     images = await images_of(session, [row.id for row in rows]) if rows else {}
-    # A token past MAX_EXPANSIONS terms searched only the first ones: not every match.
-    exact = not estimated and counted <= EXACT_TOTAL_UP_TO and not (plan and plan.truncated)
     return ProductPage(
         page=page,
         rows=rows,
         images=images,
-        total=counted if counted <= EXACT_TOTAL_UP_TO or estimated else EXACT_TOTAL_UP_TO,
+        total=total_shown,
         total_exact=exact,
         next_cursor=next_cursor,
     )
