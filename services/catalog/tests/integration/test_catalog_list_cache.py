@@ -8,6 +8,9 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from zipbob_catalog.ratings.schemas import SUMMARY_CHANGED
+from zipbob_platform.cloudevents import new_event, to_http_binary
+
 pytestmark = pytest.mark.integration
 
 
@@ -71,3 +74,29 @@ async def test_another_replicas_writes_show_within_the_window(
             assert _names(await other.get(path)) == ["Elsewhere lamp"]
     finally:
         await catalog_kit.stop(handle)
+
+
+async def _rate(catalog, product_id: str, *, version: int, average: float) -> None:
+    data = {"product_id": product_id, "count": 1, "average": average, "version": version,
+            "histogram": {str(n): int(n == round(average)) for n in range(1, 6)}}  # fmt: skip
+    headers, body = to_http_binary(new_event(SUMMARY_CHANGED, "/review", data))
+    response = await catalog.client.post("/internal/events", content=body, headers=headers)
+    assert response.status_code == 200 and response.json()["outcome"] == "applied"
+
+
+async def test_a_rating_drops_the_pages_it_can_change_and_no_others(catalog, signer) -> None:
+    seller, other = "cache-seller-rated", "cache-seller-bystander"
+    rated = await catalog.create_product(signer, seller, name="Rated vase")
+    await catalog.create_product(signer, other, name="Bystander vase")
+    mine, theirs = f"/api/products?seller_id={seller}", f"/api/products?seller_id={other}"
+    by_rating = f"/api/products?seller_id={other}&sort=rating_desc"
+    for path in (mine, theirs, by_rating):
+        assert (await catalog.client.get(path)).status_code == 200
+    hits = _count("hit")
+    await _rate(catalog, rated["id"], version=1, average=4.0)
+    shown = (await catalog.client.get(mine)).json()["items"][0]
+    assert shown["rating"] == {"average": 4.0, "count": 1}  # its page went
+    assert (await catalog.client.get(by_rating)).status_code == 200  # rating orders went
+    assert _count("hit") == hits
+    assert (await catalog.client.get(theirs)).status_code == 200  # a page without it stays
+    assert _count("hit") == hits + 1

@@ -10,6 +10,7 @@ integration/test_catalog_list_cache.py.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from zipbob_catalog.products.pagecache import PageCache
 from zipbob_catalog.products.repository import ProductPage
@@ -23,17 +24,28 @@ class Clock:
         return self.now
 
 
-def page(rows: int, marker: int = 0) -> ProductPage:
-    return ProductPage(page=1, rows=[marker] * rows, images={}, total=rows, total_exact=True,
+@dataclass(frozen=True)
+class Row:
+    id: str
+    load: int  # which call of Loads made it
+
+
+def page(ids: list[str], call: int) -> ProductPage:
+    rows = [Row(product_id, call) for product_id in ids]
+    return ProductPage(page=1, rows=rows, images={}, total=len(rows), total_exact=True,
                        next_cursor=None)  # fmt: skip
 
 
-class Loads:
-    """Counts its calls; each answers a new page (marker = call number)."""
+def made_by(answer: ProductPage) -> int:
+    return answer.rows[0].load
 
-    def __init__(self, rows: int = 2) -> None:
+
+class Loads:
+    """Counts its calls; each answers a new page of the products ``ids``."""
+
+    def __init__(self, ids: list[str] | None = None) -> None:
         self.calls = 0
-        self.rows = rows
+        self.ids = ["p1", "p2"] if ids is None else ids
         self.gate: asyncio.Event | None = None
         self.error: Exception | None = None
 
@@ -44,42 +56,42 @@ class Loads:
             await self.gate.wait()
         if self.error is not None:
             raise self.error
-        return page(self.rows, call)
+        return page(self.ids, call)
 
 
 async def test_a_page_is_kept_for_its_seconds_then_loaded_again() -> None:
     clock, loads = Clock(), Loads()
     cache = PageCache(seconds=1.0, max_rows=100, clock=clock)
-    first = await cache.page("k", loads)
+    first = await cache.page("k", loads, by_rating=False)
     clock.now += 0.99
-    assert await cache.page("k", loads) is first
+    assert await cache.page("k", loads, by_rating=False) is first
     assert loads.calls == 1
     clock.now += 0.02
-    again = await cache.page("k", loads)
-    assert loads.calls == 2 and again.rows == [2, 2]
-    assert await cache.page("other", loads) is not again  # keys are separate
+    again = await cache.page("k", loads, by_rating=False)
+    assert loads.calls == 2 and made_by(again) == 2
+    assert await cache.page("other", loads, by_rating=False) is not again  # keys are separate
     assert loads.calls == 3
 
 
 async def test_a_write_drops_every_page_and_a_load_it_overtook_is_not_kept() -> None:
     clock, loads = Clock(), Loads()
     cache = PageCache(seconds=1.0, max_rows=100, clock=clock)
-    await cache.page("a", loads)
-    await cache.page("b", loads)
+    await cache.page("a", loads, by_rating=False)
+    await cache.page("b", loads, by_rating=False)
     cache.invalidate()
     assert len(cache) == 0
-    await cache.page("a", loads)
+    await cache.page("a", loads, by_rating=False)
     assert loads.calls == 3
 
     loads.gate = asyncio.Event()
-    started = asyncio.create_task(cache.page("c", loads))
+    started = asyncio.create_task(cache.page("c", loads, by_rating=False))
     await asyncio.sleep(0)  # the load has begun: it read before the write below
     cache.invalidate()
     loads.gate.set()
     answered = await started
-    assert answered.rows == [4, 4]  # its own request gets what it read...
+    assert made_by(answered) == 4  # its own request gets what it read...
     assert "c" not in cache._kept  # ...but it is not kept for anyone else
-    await cache.page("c", loads)
+    await cache.page("c", loads, by_rating=False)
     assert loads.calls == 5
 
 
@@ -87,7 +99,7 @@ async def test_concurrent_requests_for_one_page_share_one_load() -> None:
     loads = Loads()
     loads.gate = asyncio.Event()
     cache = PageCache(seconds=1.0, max_rows=100, clock=Clock())
-    waiting = [asyncio.create_task(cache.page("k", loads)) for _ in range(32)]
+    waiting = [asyncio.create_task(cache.page("k", loads, by_rating=False)) for _ in range(32)]
     await asyncio.sleep(0)
     loads.gate.set()
     answers = await asyncio.gather(*waiting)
@@ -100,54 +112,103 @@ async def test_a_failed_load_reaches_every_waiter_and_is_not_kept() -> None:
     loads.gate = asyncio.Event()
     loads.error = ConnectionError("database gone")
     cache = PageCache(seconds=1.0, max_rows=100, clock=Clock())
-    waiting = [asyncio.create_task(cache.page("k", loads)) for _ in range(3)]
+    waiting = [asyncio.create_task(cache.page("k", loads, by_rating=False)) for _ in range(3)]
     await asyncio.sleep(0)
     loads.gate.set()
     results = await asyncio.gather(*waiting, return_exceptions=True)
     assert all(isinstance(result, ConnectionError) for result in results)
     assert loads.calls == 1 and len(cache) == 0
     loads.error, loads.gate = None, None
-    assert (await cache.page("k", loads)).rows == [2, 2]
+    assert made_by(await cache.page("k", loads, by_rating=False)) == 2
 
 
 async def test_a_leader_that_leaves_does_not_cancel_the_load_others_wait_for() -> None:
     loads = Loads()
     loads.gate = asyncio.Event()
     cache = PageCache(seconds=1.0, max_rows=100, clock=Clock())
-    leader = asyncio.create_task(cache.page("k", loads))
+    leader = asyncio.create_task(cache.page("k", loads, by_rating=False))
     await asyncio.sleep(0)
-    follower = asyncio.create_task(cache.page("k", loads))
+    follower = asyncio.create_task(cache.page("k", loads, by_rating=False))
     await asyncio.sleep(0)
     leader.cancel()  # its client went away
     await asyncio.sleep(0)
     loads.gate.set()
-    assert (await follower).rows == [1, 1]
+    assert made_by(await follower) == 1
     assert leader.cancelled() and loads.calls == 1
 
 
 async def test_rows_are_bounded_least_recently_used_first() -> None:
-    clock, loads = Clock(), Loads(rows=4)
+    clock, loads = Clock(), Loads(["p1", "p2", "p3", "p4"])
     cache = PageCache(seconds=60.0, max_rows=10, clock=clock)
-    await cache.page("a", loads)
-    await cache.page("b", loads)
-    await cache.page("a", loads)  # a is now the most recently used
-    await cache.page("c", loads)  # 12 rows > 10: b goes
+    await cache.page("a", loads, by_rating=False)
+    await cache.page("b", loads, by_rating=False)
+    await cache.page("a", loads, by_rating=False)  # a is now the most recently used
+    await cache.page("c", loads, by_rating=False)  # 12 rows > 10: b goes
     assert set(cache._kept) == {"a", "c"} and cache._rows == 8
     calls = loads.calls
-    await cache.page("a", loads)
+    await cache.page("a", loads, by_rating=False)
     assert loads.calls == calls
-    empty = Loads(rows=0)
+    empty = Loads([])
     for n in range(50):  # a client inventing queries that match nothing
-        await cache.page(f"nothing {n}", empty)
+        await cache.page(f"nothing {n}", empty, by_rating=False)
     assert cache._rows <= 10 and len(cache) <= 10
-    big = Loads(rows=11)
-    await cache.page("big", big)  # larger than the whole bound: answered, not kept
+    big = Loads([f"p{n}" for n in range(11)])
+    await cache.page("big", big, by_rating=False)  # over the whole bound: answered, not kept
     assert "big" not in cache._kept
 
 
 async def test_zero_seconds_is_off() -> None:
     loads = Loads()
     cache = PageCache(seconds=0, max_rows=100, clock=Clock())
-    await cache.page("k", loads)
-    await cache.page("k", loads)
+    await cache.page("k", loads, by_rating=False)
+    await cache.page("k", loads, by_rating=False)
     assert loads.calls == 2 and len(cache) == 0
+
+
+async def test_a_products_change_drops_the_pages_showing_it_and_ratings_the_rated_ones() -> None:
+    cache = PageCache(seconds=60.0, max_rows=100, clock=Clock())
+    await cache.page("with p1", Loads(["p1", "p2"]), by_rating=False)
+    await cache.page("without p1", Loads(["p3"]), by_rating=False)
+    await cache.page("by rating", Loads(["p4"]), by_rating=True)
+    cache.product_changed("p1", rating=False)  # its photo is ready
+    assert set(cache._kept) == {"without p1", "by rating"}
+    cache.product_changed("p9", rating=False)  # on no kept page
+    assert set(cache._kept) == {"without p1", "by rating"}
+    cache.product_changed("p9", rating=True)  # may now enter any rating order or filter
+    assert set(cache._kept) == {"without p1"}
+    cache.product_changed("p3", rating=True)
+    assert len(cache) == 0 and cache._showing == {} and cache._by_rating == set()
+
+
+async def test_a_load_overlapping_a_change_is_kept_only_if_the_change_cannot_touch_it() -> None:
+    cache = PageCache(seconds=60.0, max_rows=100, clock=Clock())
+
+    async def overlapped(ids: list[str], change: str, *, rating: bool, by_rating: bool) -> bool:
+        loads = Loads(ids)
+        loads.gate = asyncio.Event()
+        key = (tuple(ids), change, rating, by_rating)
+        started = asyncio.create_task(cache.page(key, loads, by_rating=by_rating))
+        await asyncio.sleep(0)
+        cache.product_changed(change, rating=rating)
+        loads.gate.set()
+        await started
+        return key in cache._kept
+
+    assert await overlapped(["p1"], "p2", rating=False, by_rating=False)
+    assert await overlapped(["p1"], "p2", rating=True, by_rating=False)
+    assert not await overlapped(["p1"], "p1", rating=False, by_rating=False)
+    assert not await overlapped(["p1"], "p2", rating=True, by_rating=True)
+    assert await overlapped(["p1"], "p2", rating=False, by_rating=True)
+
+
+async def test_a_load_older_than_the_change_log_is_not_kept() -> None:
+    cache = PageCache(seconds=60.0, max_rows=100, clock=Clock())
+    loads = Loads(["p1"])
+    loads.gate = asyncio.Event()
+    started = asyncio.create_task(cache.page("k", loads, by_rating=False))
+    await asyncio.sleep(0)
+    for n in range(PageCache.MAX_CHANGES + 1):  # none touches p1, but the log forgot some
+        cache.product_changed(f"other {n}", rating=False)
+    loads.gate.set()
+    await started
+    assert "k" not in cache._kept

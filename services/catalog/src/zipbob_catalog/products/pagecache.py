@@ -8,10 +8,11 @@ for hundreds of times a second. So each catalog process keeps the pages it answe
 (``ProductPage``: rows, images, total, cursor — the database's answer, not the response;
 image URLs are still signed per response) for ``list_cache.seconds``:
 
-- a write this process commits to products or images (a seller's transaction, an image
-  result, a rating summary) drops every kept page at once, so a seller who registers,
-  edits or deletes a product sees it on the next list; a load that began before such a
-  write answers its own request but is not kept;
+- a write this process commits drops the pages it may change: a seller's transaction
+  (create, edit, delete, photos) every page, so a seller sees it on the next list; an
+  image result the pages showing that product; a rating summary those and every page
+  ordered or filtered by rating. A load that overlapped such a write answers its own
+  request but is not kept when the write could have changed it;
 - writes through another replica show on this one's list pages within
   ``list_cache.seconds`` (Elasticsearch's default refresh interval is the same second);
   a product by id (``GET /api/products/{id}``) is never cached here;
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -42,12 +43,21 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class _Kept:
     page: ProductPage
-    generation: int
     expires: float
     rows: int
+    by_rating: bool  # ordered or filtered by rating: any rating change may change it
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    seq: int
+    product_id: str | None  # None: every page
+    rating: bool
 
 
 class PageCache:
+    MAX_CHANGES = 1024  # a load older than this many writes is not kept
+
     def __init__(
         self,
         *,
@@ -60,25 +70,42 @@ class PageCache:
         self.clock = clock
         self._kept: OrderedDict[Hashable, _Kept] = OrderedDict()
         self._rows = 0
+        self._showing: dict[str, set[Hashable]] = {}  # product id -> keys of pages with it
+        self._by_rating: set[Hashable] = set()
         self._loading: dict[Hashable, asyncio.Future[ProductPage]] = {}
-        self._generation = 0
+        self._seq = 0
+        self._changes: deque[_Change] = deque(maxlen=self.MAX_CHANGES)
 
     def invalidate(self) -> None:
-        """A write this process committed: no page kept so far (or loading now) is kept."""
-        self._generation += 1
+        """A write that may change any page (a seller's): every page goes."""
+        self._record(None, rating=False)
         self._kept.clear()
+        self._showing.clear()
+        self._by_rating.clear()
         self._rows = 0
         self._loading.clear()
+
+    def product_changed(self, product_id: str, *, rating: bool) -> None:
+        """One product's images (``rating=False``) or rating changed: the pages showing
+        it go, and for a rating every page ordered or filtered by rating."""
+        self._record(product_id, rating=rating)
+        doomed = set(self._showing.get(product_id, ()))
+        if rating:
+            doomed |= self._by_rating
+        for key in doomed:
+            self._drop(key)
 
     def __len__(self) -> int:
         return len(self._kept)
 
-    async def page(self, key: Hashable, load: Callable[[], Awaitable[ProductPage]]) -> ProductPage:
+    async def page(
+        self, key: Hashable, load: Callable[[], Awaitable[ProductPage]], *, by_rating: bool
+    ) -> ProductPage:
         if self.seconds <= 0:
             return await load()
         kept = self._kept.get(key)
         if kept is not None:
-            if kept.expires > self.clock() and kept.generation == self._generation:
+            if kept.expires > self.clock():
                 self._kept.move_to_end(key)
                 list_pages_total.labels("hit").inc()
                 return kept.page
@@ -88,7 +115,7 @@ class PageCache:
             list_pages_total.labels("shared").inc()
             return await asyncio.shield(loading)
         list_pages_total.labels("miss").inc()
-        generation = self._generation
+        began = self._seq
         task = asyncio.ensure_future(load())
         task.add_done_callback(_retrieved)  # its error is the leader's, even if it left
         self._loading[key] = task
@@ -97,10 +124,30 @@ class PageCache:
         finally:
             if self._loading.get(key) is task:
                 del self._loading[key]
-        if generation == self._generation:
+        if self._unchanged_since(began, page, by_rating=by_rating):
             rows = max(1, len(page.rows))
-            self._keep(key, _Kept(page, generation, self.clock() + self.seconds, rows))
+            self._keep(key, _Kept(page, self.clock() + self.seconds, rows, by_rating))
         return page
+
+    def _record(self, product_id: str | None, *, rating: bool) -> None:
+        self._seq += 1
+        self._changes.append(_Change(self._seq, product_id, rating))
+
+    def _unchanged_since(self, began: int, page: ProductPage, *, by_rating: bool) -> bool:
+        """No write since ``began`` could have changed this page (read before it)."""
+        if began == self._seq:
+            return True
+        if not self._changes or self._changes[0].seq > began + 1:
+            return False  # the log no longer reaches back that far
+        shown = {row.id for row in page.rows}
+        for change in self._changes:
+            if change.seq <= began:
+                continue
+            if change.product_id is None or change.product_id in shown:
+                return False
+            if change.rating and by_rating:
+                return False
+        return True
 
     def _keep(self, key: Hashable, kept: _Kept) -> None:
         if kept.rows > self.max_rows:
@@ -108,14 +155,25 @@ class PageCache:
         self._drop(key)
         self._kept[key] = kept
         self._rows += kept.rows
+        for row in kept.page.rows:
+            self._showing.setdefault(row.id, set()).add(key)
+        if kept.by_rating:
+            self._by_rating.add(key)
         while self._rows > self.max_rows:
-            _, oldest = self._kept.popitem(last=False)
-            self._rows -= oldest.rows
+            self._drop(next(iter(self._kept)))
 
     def _drop(self, key: Hashable) -> None:
         kept = self._kept.pop(key, None)
-        if kept is not None:
-            self._rows -= kept.rows
+        if kept is None:
+            return
+        self._rows -= kept.rows
+        self._by_rating.discard(key)
+        for row in kept.page.rows:
+            keys = self._showing.get(row.id)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._showing[row.id]
 
 
 def _retrieved(task: asyncio.Future[ProductPage]) -> None:

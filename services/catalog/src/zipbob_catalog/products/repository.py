@@ -657,4 +657,5 @@ class SqlProducts:
             async with self.reads.connect() as conn:
                 return await list_products(conn, query, cursor=cursor, now=now)
 
-        return await self.pages.page(key, load)
+        by_rating = query.sort == "rating_desc" or query.min_rating is not None
+        return await self.pages.page(key, load, by_rating=by_rating)

@@ -17,7 +17,7 @@ from zipbob_catalog.db import utcnow
 from zipbob_catalog.metrics import events_consumed_total
 from zipbob_catalog.outbox.processed import apply_once
 from zipbob_catalog.products import repository
-from zipbob_catalog.ratings.service import SUMMARY_CHANGED, apply_summary_event
+from zipbob_catalog.ratings.service import SUMMARY_CHANGED, apply_summary_event, parse_summary
 from zipbob_catalog.results.schemas import FAILED, RESIZED, ImageFailed, ImageResized
 from zipbob_catalog.runtime import CatalogRuntime
 from zipbob_platform.cloudevents import CloudEvent, InvalidEvent
@@ -58,16 +58,12 @@ def check_variant_objects(result: ImageResized, *, bucket: str) -> None:
 
 async def apply_result(*, runtime: CatalogRuntime, event: CloudEvent) -> str:
     """Apply one result event; raises InvalidEvent for a permanent refusal. A product
-    changed (``applied``) drops the list pages this process keeps (products.pagecache)."""
-    outcome = await _apply(runtime, event)
-    if outcome == "applied":
-        runtime.pages.invalidate()
-    return outcome
-
-
-async def _apply(runtime: CatalogRuntime, event: CloudEvent) -> str:
+    changed (``applied``) drops the list pages it may be on (products.pagecache)."""
     if event.type == SUMMARY_CHANGED:  # the rating read model (review events)
-        return await apply_summary_event(sessions=runtime.sessions, event=event)
+        outcome = await apply_summary_event(sessions=runtime.sessions, event=event)
+        if outcome == "applied":
+            runtime.pages.product_changed(parse_summary(event).product_id, rating=True)
+        return outcome
     try:
         result = parse_result(event)
         if isinstance(result, ImageResized):
@@ -78,6 +74,8 @@ async def _apply(runtime: CatalogRuntime, event: CloudEvent) -> str:
     outcome = await apply_once(
         runtime.sessions, event, lambda session: _update_image(session, result)
     )
+    if outcome == "applied":
+        runtime.pages.product_changed(result.product_id, rating=False)
     log.info(
         "result %s for image %s: %s",
         event.type.rsplit(".", 1)[-1],
