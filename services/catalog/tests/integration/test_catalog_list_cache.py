@@ -4,10 +4,15 @@ window, and the window is the settings' (here on a clock the test moves)."""
 
 from __future__ import annotations
 
+import uuid
+from decimal import Decimal
+
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import delete, update
 
+from zipbob_catalog.products.models import Product
 from zipbob_catalog.ratings.schemas import SUMMARY_CHANGED
 from zipbob_platform.cloudevents import new_event, to_http_binary
 
@@ -100,3 +105,36 @@ async def test_a_rating_drops_the_pages_it_can_change_and_no_others(catalog, sig
     assert _count("hit") == hits
     assert (await catalog.client.get(theirs)).status_code == 200  # a page without it stays
     assert _count("hit") == hits + 1
+
+
+async def test_a_relevance_walk_ranks_once_and_reads_its_rows_afresh(catalog, signer) -> None:
+    """Every page of a walk slices the ranked list its first page made (the cursor names
+    its snapshot); a page's rows are read when the page is, so a change made elsewhere
+    (here straight in the database, as another replica's would be) shows on a later page."""
+    word = f"rankonce{uuid.uuid4().hex[:8]}"
+    for n in range(6):
+        await catalog.create_product(signer, "ranked-seller", name=f"{word} item {n}")
+    everything = await catalog.client.get("/api/products", params={"q": word, "size": 6})
+    ranked = [item["id"] for item in everything.json()["items"]]
+    first = await catalog.client.get("/api/products", params={"q": word, "size": 2})
+    assert [item["id"] for item in first.json()["items"]] == ranked[:2]
+    assert first.json()["total"] == 6
+
+    async with catalog.runtime.sessions() as session, session.begin():
+        await session.execute(
+            update(Product).where(Product.id == ranked[2]).values(price=Decimal("77.00"))
+        )
+        await session.execute(delete(Product).where(Product.id == ranked[4]))
+    hits = _count("hit")
+    cursor = first.json()["next_cursor"]
+    second = await catalog.client.get(
+        "/api/products", params={"q": word, "size": 2, "cursor": cursor}
+    )
+    assert _count("hit") == hits + 1  # a page not asked for before, its ranking kept
+    assert [item["id"] for item in second.json()["items"]] == ranked[2:4]
+    assert second.json()["items"][0]["price"] == "77.00"
+    third = await catalog.client.get(
+        "/api/products", params={"q": word, "size": 2, "cursor": second.json()["next_cursor"]}
+    )
+    assert [item["id"] for item in third.json()["items"]] == ranked[5:]  # deleted: left out
+    assert third.json()["next_cursor"] is None

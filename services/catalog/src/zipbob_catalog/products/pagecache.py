@@ -6,7 +6,9 @@ its postings (tens of ms of MariaDB CPU); the pages a shop's visitors ask for ar
 (the first pages of the home page, of each category, of the popular searches) and asked
 for hundreds of times a second. So each catalog process keeps the pages it answered
 (``ProductPage``: rows, images, total, cursor — the database's answer, not the response;
-image URLs are still signed per response) for ``list_cache.seconds``:
+image URLs are still signed per response), and a search's ranked candidates (``Ranked``:
+every page of a relevance walk slices the one list its snapshot names, where each page
+used to walk the index again — a two-word search on MariaDB, 30-100 ms) for ``list_cache.seconds``:
 
 - a write this process commits drops the pages it may change: a seller's transaction
   (create, edit, delete, photos) every page, so a seller sees it on the next list; an
@@ -30,19 +32,31 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, TypeVar
 
 from zipbob_catalog.metrics import list_pages_total
 
-if TYPE_CHECKING:
-    from zipbob_catalog.products.repository import ProductPage
+
+class Keepable(Protocol):
+    """What the cache holds: a page (repository.ProductPage) or a search's ranked
+    candidates (repository.Ranked); ``rows`` is what the row bound counts."""
+
+    @property
+    def rows(self) -> Sequence[Any]: ...
+
+    def product_ids(self) -> Iterable[str]:
+        """The products whose data it shows (a change to one of them drops it)."""
+        ...
+
+
+T = TypeVar("T", bound=Keepable)
 
 
 @dataclass(frozen=True, slots=True)
 class _Kept:
-    page: ProductPage
+    page: Keepable
     expires: float
     rows: int
     by_rating: bool  # ordered or filtered by rating: any rating change may change it
@@ -72,7 +86,7 @@ class PageCache:
         self._rows = 0
         self._showing: dict[str, set[Hashable]] = {}  # product id -> keys of pages with it
         self._by_rating: set[Hashable] = set()
-        self._loading: dict[Hashable, asyncio.Future[ProductPage]] = {}
+        self._loading: dict[Hashable, asyncio.Future[Any]] = {}
         self._seq = 0
         self._changes: deque[_Change] = deque(maxlen=self.MAX_CHANGES)
 
@@ -99,8 +113,15 @@ class PageCache:
         return len(self._kept)
 
     async def page(
-        self, key: Hashable, load: Callable[[], Awaitable[ProductPage]], *, by_rating: bool
-    ) -> ProductPage:
+        self,
+        key: Hashable,
+        load: Callable[[], Awaitable[T]],
+        *,
+        by_rating: bool,
+        alias: Callable[[T], Hashable | None] | None = None,
+    ) -> T:
+        """The value kept under ``key``, else ``load()``'s (kept, and also under
+        ``alias(value)`` when given: another key the same answer belongs to)."""
         if self.seconds <= 0:
             return await load()
         kept = self._kept.get(key)
@@ -108,7 +129,7 @@ class PageCache:
             if kept.expires > self.clock():
                 self._kept.move_to_end(key)
                 list_pages_total.labels("hit").inc()
-                return kept.page
+                return kept.page  # type: ignore[return-value]  # kept under the same key
             self._drop(key)
         loading = self._loading.get(key)
         if loading is not None:
@@ -125,21 +146,24 @@ class PageCache:
             if self._loading.get(key) is task:
                 del self._loading[key]
         if self._unchanged_since(began, page, by_rating=by_rating):
-            rows = max(1, len(page.rows))
-            self._keep(key, _Kept(page, self.clock() + self.seconds, rows, by_rating))
+            kept = _Kept(page, self.clock() + self.seconds, max(1, len(page.rows)), by_rating)
+            self._keep(key, kept)
+            also = alias(page) if alias is not None else None
+            if also is not None and also != key:
+                self._keep(also, kept)
         return page
 
     def _record(self, product_id: str | None, *, rating: bool) -> None:
         self._seq += 1
         self._changes.append(_Change(self._seq, product_id, rating))
 
-    def _unchanged_since(self, began: int, page: ProductPage, *, by_rating: bool) -> bool:
+    def _unchanged_since(self, began: int, page: Keepable, *, by_rating: bool) -> bool:
         """No write since ``began`` could have changed this page (read before it)."""
         if began == self._seq:
             return True
         if not self._changes or self._changes[0].seq > began + 1:
             return False  # the log no longer reaches back that far
-        shown = {row.id for row in page.rows}
+        shown = set(page.product_ids())
         for change in self._changes:
             if change.seq <= began:
                 continue
@@ -155,8 +179,8 @@ class PageCache:
         self._drop(key)
         self._kept[key] = kept
         self._rows += kept.rows
-        for row in kept.page.rows:
-            self._showing.setdefault(row.id, set()).add(key)
+        for product_id in kept.page.product_ids():
+            self._showing.setdefault(product_id, set()).add(key)
         if kept.by_rating:
             self._by_rating.add(key)
         while self._rows > self.max_rows:
@@ -168,14 +192,14 @@ class PageCache:
             return
         self._rows -= kept.rows
         self._by_rating.discard(key)
-        for row in kept.page.rows:
-            keys = self._showing.get(row.id)
+        for product_id in kept.page.product_ids():
+            keys = self._showing.get(product_id)
             if keys is not None:
                 keys.discard(key)
                 if not keys:
-                    del self._showing[row.id]
+                    del self._showing[product_id]
 
 
-def _retrieved(task: asyncio.Future[ProductPage]) -> None:
+def _retrieved(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -91,6 +91,9 @@ class ProductPage:
     total: int
     total_exact: bool
     next_cursor: Cursor | None
+
+    def product_ids(self) -> list[str]:
+        return [row.id for row in self.rows]
 
 
 def _filters(
@@ -200,19 +203,16 @@ def _snapshot_value(dialect: str, snapshot: str | None) -> Any:
         raise InvalidCursor("the cursor is malformed") from None
 
 
-def _relevance_page(
+def _ranked_statement(
     dialect: str,
     filters: list[ColumnElement[bool]],
     tokens: list[str],
     *,
     snapshot: Any,
-    offset: int,
-    size: int,
     terms: tuple[search.TermPlan, ProductQuery] | None = None,
 ) -> Any:
-    """The page of the ranked candidates: the newest CANDIDATES matches (bounded by the
-    first page's newest one, so later inserts do not shift a walk), ordered by score.
-    Only the page's rows are joined back to ``products``."""
+    """The ranked candidates: the newest CANDIDATES matches (bounded by the first page's
+    newest one, so later inserts do not shift a walk), ordered by score."""
     if dialect == "sqlite":
         # FTS5 hits newest first as a streamed subquery (the LIMIT keeps SQLite from
         # flattening it into a join that would re-run the MATCH for every product row).
@@ -259,28 +259,39 @@ def _relevance_page(
             base = base.where(Product.created_at <= snapshot)
         base = base.limit(search.CANDIDATES)
     candidates = base.subquery("candidates")
-    top = (
-        select(
-            candidates.c.cid,
-            candidates.c.score,
-            candidates.c.ck,
-            # The newest candidate. Not max(ck) OVER (): MariaDB recomputes that for
-            # every row (1.6 s for 1,000 candidates under load), first_value is linear.
-            func.first_value(candidates.c.ck).over(order_by=candidates.c.ck.desc()).label("snap"),
-            # All the candidates: fewer than the cap means every match, an exact total.
-            func.count().over().label("ncand"),
-        )
-        .order_by(candidates.c.score.desc(), candidates.c.ck.desc(), candidates.c.cid.desc())
-        .offset(offset)
-        .limit(size + 1)
-        .subquery("top")
+    return select(candidates.c.cid, candidates.c.ck, candidates.c.score).order_by(
+        candidates.c.score.desc(), candidates.c.ck.desc(), candidates.c.cid.desc()
     )
-    key = literal_column("products.search_rowid") if dialect == "sqlite" else Product.id
-    return (
-        select(*PRODUCT_COLUMNS, top.c.snap, top.c.ncand)
-        .join(top, top.c.cid == key)
-        .order_by(top.c.score.desc(), top.c.ck.desc(), top.c.cid.desc())
-    )
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A search's candidates in relevance order (cid: the product id, on SQLite the FTS
+    rowid; ck: created_at, on SQLite the rowid). Kept in the page cache: every page of a
+    walk (the same snapshot) slices the same list instead of walking the index again."""
+
+    rows: tuple[Any, ...]  # (cid, ck, score) rows; PageCache counts them, no product ids
+
+    def product_ids(self) -> tuple[str, ...]:
+        return ()  # the page's product rows are read afresh; only a seller's write drops it
+
+    @property
+    def snapshot(self) -> Any:
+        return max(row.ck for row in self.rows) if self.rows else None
+
+
+async def _rows_by_key(session: Reader, dialect: str, keys: list[Any]) -> list[Any]:
+    """The product rows of ``keys`` (cid values), in that order; a deleted one is left out."""
+    if not keys:
+        return []
+    if dialect == "sqlite":
+        rowid: ColumnElement[Any] = literal_column("products.search_rowid")
+        statement = select(*PRODUCT_COLUMNS, rowid.label("cid")).where(rowid.in_(keys))
+        found = {row.cid: row for row in (await session.execute(statement)).all()}
+    else:
+        statement = select(*PRODUCT_COLUMNS).where(Product.id.in_(keys))
+        found = {row.id: row for row in (await session.execute(statement)).all()}
+    return [found[k] for k in keys if k in found]
 
 
 async def _search_estimate(session: Reader, tokens: list[str]) -> int | None:
@@ -393,8 +404,42 @@ def _build_browse(shape: tuple[Any, ...]) -> Any:
     return statement.offset(bindparam("page_offset", type_=Integer))
 
 
+def _cursor_snapshot(dialect: str, snap: Any) -> str:
+    """How a relevance cursor writes its snapshot (the newest candidate's key)."""
+    return str(snap) if dialect == "sqlite" else _aware(snap).isoformat()
+
+
+async def _ranked(
+    pages: PageCache | None,
+    dialect: str,
+    query: ProductQuery,
+    cursor: Cursor | None,
+    load: Callable[[], Awaitable[Ranked]],
+) -> Ranked:
+    """A search's ranked candidates, kept per snapshot: a first page's list is also the
+    list of every later page of its walk (their cursors name its snapshot)."""
+    if pages is None:
+        return await load()
+    scope = query.scope()
+    return await pages.page(
+        ("ranked", scope, cursor.snapshot if cursor else None),
+        load,
+        by_rating=query.min_rating is not None,
+        alias=lambda ranked: (
+            None
+            if ranked.snapshot is None
+            else ("ranked", scope, _cursor_snapshot(dialect, ranked.snapshot))
+        ),
+    )
+
+
 async def list_products(
-    session: Reader, query: ProductQuery, *, cursor: Cursor | None, now: datetime
+    session: Reader,
+    query: ProductQuery,
+    *,
+    cursor: Cursor | None,
+    now: datetime,
+    pages: PageCache | None = None,
 ) -> ProductPage:
     dialect = session.dialect.name
     tokens = search.search_tokens(query.q) if query.q else []
@@ -414,17 +459,23 @@ async def list_products(
     counted, estimated = 0, False
     if relevance:
         offset = cursor.offset if cursor else (query.page - 1) * query.size
-        statement = _relevance_page(
+        snapshot = _snapshot_value(dialect, cursor.snapshot if cursor else None)
+        statement = _ranked_statement(
             dialect,
             filters,
             tokens,
-            snapshot=_snapshot_value(dialect, cursor.snapshot if cursor else None),
-            offset=offset,
-            size=query.size,
+            snapshot=snapshot,
             terms=(plan, query) if plan is not None else None,
         )
-        rows = list((await session.execute(statement)).all())
-        candidates = int(rows[0].ncand) if rows else None
+
+        async def rank() -> Ranked:
+            return Ranked(tuple((await session.execute(statement)).all()))
+
+        ranked = await _ranked(pages, dialect, query, cursor, rank)
+        window = ranked.rows[offset : offset + query.size + 1]
+        rows = await _rows_by_key(session, dialect, [row.cid for row in window[: query.size]])
+        more = len(window) > query.size  # (a product deleted since is left out of rows)
+        candidates = len(ranked.rows) if window else None
         if known is not None:
             pass  # a later page: its cursor holds the total
         elif candidates is not None and candidates < search.CANDIDATES:
@@ -482,22 +533,22 @@ async def list_products(
         # A token past MAX_EXPANSIONS terms searched only the first ones: not every match.
         exact = not estimated and counted <= EXACT_TOTAL_UP_TO and not (plan and plan.truncated)
         total_shown = counted if counted <= EXACT_TOTAL_UP_TO or estimated else EXACT_TOTAL_UP_TO
-    more = len(rows) > query.size
-    rows = rows[: query.size]
+    if not relevance:
+        more = len(rows) > query.size
+        rows = rows[: query.size]
     next_cursor = None
     if more:
-        last = rows[-1]
         if relevance:
-            snap = last.snap
             next_cursor = Cursor(
                 sort="relevance",
                 page=page + 1,
                 offset=offset + query.size,
-                snapshot=str(snap) if dialect == "sqlite" else _aware(snap).isoformat(),
+                snapshot=_cursor_snapshot(dialect, ranked.snapshot),
                 total=total_shown,
                 total_exact=exact,
             )
         else:
+            last = rows[-1]
             key_column = KEYSET_SORTS[sort][0]
             value = getattr(last, key_column.key)
             next_cursor = Cursor(
@@ -655,7 +706,7 @@ class SqlProducts:
 
         async def load() -> ProductPage:
             async with self.reads.connect() as conn:
-                return await list_products(conn, query, cursor=cursor, now=now)
+                return await list_products(conn, query, cursor=cursor, now=now, pages=self.pages)
 
         by_rating = query.sort == "rating_desc" or query.min_rating is not None
         return await self.pages.page(key, load, by_rating=by_rating)
