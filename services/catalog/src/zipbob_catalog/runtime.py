@@ -57,7 +57,9 @@ class CatalogRuntime:
             store=ObjectStore(settings.s3),
             on_events_committed=CommitSignal(),
             pages=PageCache(
-                seconds=settings.list_cache.seconds, max_rows=settings.list_cache.max_rows
+                seconds=settings.list_cache.seconds,
+                walk_seconds=settings.list_cache.walk_seconds,
+                max_rows=settings.list_cache.max_rows,
             ),
         )
 

@@ -76,6 +76,8 @@ class ListCacheSettings(Section):
     (0 = off) and how many rows all kept pages hold at most."""
 
     seconds: float = Field(1.0, ge=0, le=60)
+    # A relevance walk's ranking as of its snapshot (products.repository.Ranked).
+    walk_seconds: float = Field(60.0, ge=0, le=3600)
     max_rows: int = Field(20_000, ge=1)
 
 

@@ -130,7 +130,9 @@ async def test_a_relevance_walk_ranks_once_and_reads_its_rows_afresh(catalog, si
     second = await catalog.client.get(
         "/api/products", params={"q": word, "size": 2, "cursor": cursor}
     )
-    assert _count("hit") == hits + 1  # a page not asked for before, its ranking kept
+    # A page not asked for before: its ranking was kept (and on MariaDB its term plan).
+    kept = 2 if catalog.runtime.engine.dialect.name in ("mysql", "mariadb") else 1
+    assert _count("hit") == hits + kept
     assert [item["id"] for item in second.json()["items"]] == ranked[2:4]
     assert second.json()["items"][0]["price"] == "77.00"
     third = await catalog.client.get(

@@ -6,9 +6,10 @@ its postings (tens of ms of MariaDB CPU); the pages a shop's visitors ask for ar
 (the first pages of the home page, of each category, of the popular searches) and asked
 for hundreds of times a second. So each catalog process keeps the pages it answered
 (``ProductPage``: rows, images, total, cursor — the database's answer, not the response;
-image URLs are still signed per response), and a search's ranked candidates (``Ranked``:
+image URLs are still signed per response), a search's ranked candidates (``Ranked``:
 every page of a relevance walk slices the one list its snapshot names, where each page
-used to walk the index again — a two-word search on MariaDB, 30-100 ms) for ``list_cache.seconds``:
+used to walk the index again — a two-word search on MariaDB, 30-100 ms) and on MariaDB
+its term plan for ``list_cache.seconds``:
 
 - a write this process commits drops the pages it may change: a seller's transaction
   (create, edit, delete, photos) every page, so a seller sees it on the next list; an
@@ -77,9 +78,11 @@ class PageCache:
         *,
         seconds: float,
         max_rows: int,
+        walk_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.seconds = seconds
+        self.walk_seconds = seconds if walk_seconds is None else walk_seconds
         self.max_rows = max_rows
         self.clock = clock
         self._kept: OrderedDict[Hashable, _Kept] = OrderedDict()
@@ -119,9 +122,12 @@ class PageCache:
         *,
         by_rating: bool,
         alias: Callable[[T], Hashable | None] | None = None,
+        seconds: float | None = None,
+        alias_seconds: float | None = None,
     ) -> T:
-        """The value kept under ``key``, else ``load()``'s (kept, and also under
-        ``alias(value)`` when given: another key the same answer belongs to)."""
+        """The value kept under ``key``, else ``load()``'s, kept ``seconds`` (default: the
+        cache's), and also under ``alias(value)`` when given (another key the same answer
+        belongs to) for ``alias_seconds``."""
         if self.seconds <= 0:
             return await load()
         kept = self._kept.get(key)
@@ -146,11 +152,12 @@ class PageCache:
             if self._loading.get(key) is task:
                 del self._loading[key]
         if self._unchanged_since(began, page, by_rating=by_rating):
-            kept = _Kept(page, self.clock() + self.seconds, max(1, len(page.rows)), by_rating)
-            self._keep(key, kept)
+            now, rows = self.clock(), max(1, len(page.rows))
+            self._keep(key, _Kept(page, now + (seconds or self.seconds), rows, by_rating))
             also = alias(page) if alias is not None else None
             if also is not None and also != key:
-                self._keep(also, kept)
+                expires = now + (alias_seconds or self.seconds)
+                self._keep(also, _Kept(page, expires, rows, by_rating))
         return page
 
     def _record(self, product_id: str | None, *, rating: bool) -> None:

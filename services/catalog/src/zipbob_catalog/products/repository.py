@@ -404,6 +404,30 @@ def _build_browse(shape: tuple[Any, ...]) -> Any:
     return statement.offset(bindparam("page_offset", type_=Integer))
 
 
+@dataclass(frozen=True, slots=True)
+class _KeptPlan:
+    """A MariaDB search's term plan (or None: no match), kept like a page: each page of a
+    search planned it again (the terms a prefix covers, each token's size counted up to
+    20,001 postings), the most expensive statement of a search after its walk."""
+
+    plan: search.TermPlan | None
+    rows: tuple[()] = ()
+
+    def product_ids(self) -> tuple[str, ...]:
+        return ()
+
+
+async def _term_plan(
+    pages: PageCache | None, session: Reader, tokens: list[str]
+) -> search.TermPlan | None:
+    async def load() -> _KeptPlan:
+        return _KeptPlan(await search.mariadb_plan(session, tokens))
+
+    if pages is None:
+        return (await load()).plan
+    return (await pages.page(("plan", tuple(tokens)), load, by_rating=False)).plan
+
+
 def _cursor_snapshot(dialect: str, snap: Any) -> str:
     """How a relevance cursor writes its snapshot (the newest candidate's key)."""
     return str(snap) if dialect == "sqlite" else _aware(snap).isoformat()
@@ -421,10 +445,17 @@ async def _ranked(
     if pages is None:
         return await load()
     scope = query.scope()
+    # The ranking as of a snapshot holds no product newer than it, and its pages read their
+    # rows afresh (a deleted product is left out): only a seller's edit of a product's
+    # text (which drops it) or a rating under min_rating (ditto) changes it, so a walk
+    # keeps it for walk_seconds, long enough for a reader to page on.
+    walk = pages.walk_seconds
     return await pages.page(
         ("ranked", scope, cursor.snapshot if cursor else None),
         load,
         by_rating=query.min_rating is not None,
+        seconds=walk if cursor is not None else None,
+        alias_seconds=walk,
         alias=lambda ranked: (
             None
             if ranked.snapshot is None
@@ -447,7 +478,7 @@ async def list_products(
         return ProductPage(query.page, [], {}, 0, True, None)
     plan = None
     if tokens and dialect in ("mysql", "mariadb"):
-        plan = await search.mariadb_plan(session, tokens)
+        plan = await _term_plan(pages, session, tokens)
         if plan is None:  # some word is in no product
             return ProductPage(cursor.page if cursor else query.page, [], {}, 0, True, None)
     filters = _filters(query, dialect, tokens, plan)
