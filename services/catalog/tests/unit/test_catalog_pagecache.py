@@ -212,3 +212,23 @@ async def test_a_load_older_than_the_change_log_is_not_kept() -> None:
     loads.gate.set()
     await started
     assert "k" not in cache._kept
+
+
+async def test_an_alias_and_its_own_seconds() -> None:
+    clock, loads = Clock(), Loads(["p1"])
+    cache = PageCache(seconds=1.0, walk_seconds=60.0, max_rows=100, clock=clock)
+    first = await cache.page(
+        "first page", loads, by_rating=False, alias=lambda _: "walk", alias_seconds=60.0
+    )
+    clock.now += 30
+    assert await cache.page("walk", loads, by_rating=False) is first  # kept 60 s
+    assert await cache.page("first page", loads, by_rating=False) is not first  # 1 s
+    assert loads.calls == 2
+    clock.now += 31
+    await cache.page("walk", loads, by_rating=False, seconds=60.0)
+    assert loads.calls == 3
+    clock.now += 59
+    await cache.page("walk", loads, by_rating=False)
+    assert loads.calls == 3  # its own seconds held
+    assert cache.walk_seconds == 60.0
+    assert PageCache(seconds=2.0, max_rows=1).walk_seconds == 2.0
