@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -41,11 +41,12 @@ from zipbob_catalog.metrics import list_pages_total
 
 
 class Keepable(Protocol):
-    """What the cache holds: a page (repository.ProductPage) or a search's ranked
-    candidates (repository.Ranked); ``rows`` is what the row bound counts."""
+    """What the cache holds: a page (repository.ProductPage), a search's ranked
+    candidates (repository.Ranked) or its term plan; ``cost`` is what the row bound counts
+    (a page: its rows)."""
 
     @property
-    def rows(self) -> Sequence[Any]: ...
+    def cost(self) -> int: ...
 
     def product_ids(self) -> Iterable[str]:
         """The products whose data it shows (a change to one of them drops it)."""
@@ -152,7 +153,7 @@ class PageCache:
             if self._loading.get(key) is task:
                 del self._loading[key]
         if self._unchanged_since(began, page, by_rating=by_rating):
-            now, rows = self.clock(), max(1, len(page.rows))
+            now, rows = self.clock(), max(1, page.cost)
             self._keep(key, _Kept(page, now + (seconds or self.seconds), rows, by_rating))
             also = alias(page) if alias is not None else None
             if also is not None and also != key:

@@ -308,7 +308,12 @@ def mariadb_candidates(
     weights = ["h.w"] + [
         _weight_of(plan, i, "h.cid", params) for i in range(len(plan.terms)) if i != plan.driver
     ]
-    statement = text(f"SELECT h.cid, h.ck, {' + '.join(weights)} AS score FROM {hits} AS h")  # noqa: S608
+    # LIMIT: a derived table MariaDB cannot merge into the statement around it, so each
+    # candidate's score subqueries run once (merged, the ranking re-ran them).
+    statement = text(
+        f"SELECT h.cid, h.ck, {' + '.join(weights)} AS score FROM {hits} AS h"  # noqa: S608
+        f" LIMIT {CANDIDATES}"
+    )
     binds: list[BindParameter[Any]] = [bindparam(name, value) for name, value in params.items()]
     if snapshot is not None:
         binds.append(bindparam("snap", snapshot, type_=UtcDateTime))
