@@ -270,7 +270,7 @@ def _ranked_statement(
     # more than the database's ranking of them (asyncpg + SQLAlchemy rows: ~5 ms).
     c = base.subquery("candidates")
     if dialect == "postgresql":
-        order = aggregate_order_by(
+        order: Any = aggregate_order_by(
             literal_column("','"), c.c.score.desc(), c.c.ck.desc(), c.c.cid.desc()
         )
         ids: Any = func.string_agg(cast(c.c.cid, Text), order)  # string_agg(id, ',' ORDER BY …)
