@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import os
@@ -49,7 +48,6 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,37 +136,6 @@ def _give_sellers_uuids(url: str) -> None:
             )
             cur.execute("DROP TABLE bench_platform_sellers")
     finally:
-        conn.close()
-
-
-_SIZE = re.compile(r"--innodb-buffer-pool-size=(\d+)([KMG]?)")
-
-
-def compose_buffer_pool() -> int:
-    """The InnoDB buffer pool docker-compose.yml gives the dev profile's MariaDB, in bytes."""
-    found = _SIZE.search((REPO / "docker-compose.yml").read_text())
-    if found is None:
-        raise SystemExit("docker-compose.yml sets no --innodb-buffer-pool-size for mariadb")
-    return int(found.group(1)) * 1024 ** " KMG".index(found.group(2) or " ")
-
-
-@contextlib.contextmanager
-def dev_profile_buffer_pool(url: str) -> Iterator[None]:
-    """The machine's MariaDB with the dev profile's buffer pool (compose's), the size it
-    had put back afterwards: the image's default 128M holds a tenth of a million products."""
-    wanted = compose_buffer_pool()
-    conn = _pymysql(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT @@innodb_buffer_pool_size")
-            had = int(cur.fetchone()[0])
-            cur.execute(f"SET GLOBAL innodb_buffer_pool_size = {wanted}")
-        print(f"mariadb: innodb_buffer_pool_size {had >> 20} MiB -> {wanted >> 20} MiB "
-              "(docker-compose.yml) for the runs", flush=True)  # fmt: skip
-        yield
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"SET GLOBAL innodb_buffer_pool_size = {had}")
         conn.close()
 
 
@@ -629,7 +596,7 @@ def main() -> int:
         "ZIPBOB_RATE_LIMITS__AUTH__RATE_PER_SECOND": "1000",
         "ZIPBOB_RATE_LIMITS__AUTH__BURST": "1000",
     }
-    with dev_profile_buffer_pool(url):
+    with catalog_seed.dev_profile_buffer_pool(url):
         stack = start_dev_stack(data_dir, extra_env=env, proxied=False)
         try:
             return measure(stack, args, ids, unrated, data_dir)

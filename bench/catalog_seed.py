@@ -15,8 +15,10 @@ The corpus: names "<adjective> <material> <noun>", a description of about a doze
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +30,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from zipbob_catalog.migrate import MIGRATIONS_DIR, upgrade_to_head
+
+REPO = Path(__file__).resolve().parents[1]
 
 ADJECTIVES = [
     "rustic",
@@ -308,6 +312,37 @@ def pymysql_connect(url: str, **options: Any) -> Any:
         charset="utf8mb4",
         **options,
     )
+
+
+_SIZE = re.compile(r"--innodb-buffer-pool-size=(\d+)([KMG]?)")
+
+
+def compose_buffer_pool() -> int:
+    """The InnoDB buffer pool docker-compose.yml gives the dev profile's MariaDB, in bytes."""
+    found = _SIZE.search((REPO / "docker-compose.yml").read_text())
+    if found is None:
+        raise SystemExit("docker-compose.yml sets no --innodb-buffer-pool-size for mariadb")
+    return int(found.group(1)) * 1024 ** " KMG".index(found.group(2) or " ")
+
+
+@contextlib.contextmanager
+def dev_profile_buffer_pool(url: str) -> Iterator[None]:
+    """The machine's MariaDB with the dev profile's buffer pool (compose's), the size it
+    had put back afterwards: the image's default 128M holds a tenth of a million products."""
+    wanted = compose_buffer_pool()
+    conn = pymysql_connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@innodb_buffer_pool_size")
+            had = int(cur.fetchone()[0])
+            cur.execute(f"SET GLOBAL innodb_buffer_pool_size = {wanted}")
+        print(f"mariadb: innodb_buffer_pool_size {had >> 20} MiB -> {wanted >> 20} MiB "
+              "(docker-compose.yml) for the runs", flush=True)  # fmt: skip
+        yield
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"SET GLOBAL innodb_buffer_pool_size = {had}")
+        conn.close()
 
 
 def _seed_mariadb(url: str, rows: int) -> None:
