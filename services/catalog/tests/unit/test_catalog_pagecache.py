@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import pytest
+
 from zipbob_catalog.products.pagecache import PageCache
 from zipbob_catalog.products.repository import ProductPage
 
@@ -232,3 +234,17 @@ async def test_an_alias_and_its_own_seconds() -> None:
     assert loads.calls == 3  # its own seconds held
     assert cache.walk_seconds == 60.0
     assert PageCache(seconds=2.0, max_rows=1).walk_seconds == 2.0
+
+
+def test_a_ranking_the_database_cut_short_is_an_error_not_a_shorter_walk() -> None:
+    from types import SimpleNamespace
+
+    from zipbob_catalog.products.repository import Ranked
+
+    whole = Ranked.of("mariadb", SimpleNamespace(ids="a,b,c", n=3, snap="t"))
+    assert whole.ids == ("a", "b", "c") and whole.snapshot == "t"
+    with pytest.raises(RuntimeError, match="group_concat_max_len"):
+        Ranked.of("mariadb", SimpleNamespace(ids="a,b", n=3, snap="t"))
+    scored = Ranked.of("sqlite", SimpleNamespace(ids="7:1.5,9:2.5,8:1.5", n=3, snap=9))
+    assert scored.ids == (9, 8, 7)  # best score first, then the newest rowid
+    assert Ranked.of("postgresql", SimpleNamespace(ids=None, n=0, snap=None)).ids == ()

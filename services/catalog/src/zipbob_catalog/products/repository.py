@@ -303,9 +303,15 @@ class Ranked:
     def of(cls, dialect: str, row: Any) -> Ranked:
         if not row.n:
             return cls((), None)
+        parts = row.ids.split(",")
+        if len(parts) != row.n:  # MariaDB cuts GROUP_CONCAT at group_concat_max_len
+            raise RuntimeError(
+                f"the database cut a ranking of {row.n} ids to {len(parts)}: "
+                "raise group_concat_max_len (MariaDB's default, 1M, holds 28,000)"
+            )
         if dialect != "sqlite":
-            return cls(tuple(row.ids.split(",")), row.snap)
-        scored = [part.split(":") for part in row.ids.split(",")]
+            return cls(tuple(parts), row.snap)
+        scored = [part.split(":") for part in parts]
         # Best score first (higher: search.SQLITE_SCORE is -bm25), then the newest rowid.
         scored.sort(key=lambda pair: (-float(pair[1]), -int(pair[0])))
         return cls(tuple(int(rowid) for rowid, _ in scored), int(row.snap))
