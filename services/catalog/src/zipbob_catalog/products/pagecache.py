@@ -161,6 +161,28 @@ class PageCache:
                 self._keep(also, _Kept(page, expires, rows, by_rating))
         return page
 
+    def holds(self, key: Hashable) -> bool:
+        """Whether a value is kept under ``key`` (and not expired)."""
+        kept = self._kept.get(key)
+        if kept is None or self.seconds <= 0:
+            return False
+        if kept.expires <= self.clock():
+            self._drop(key)
+            return False
+        return True
+
+    def mark(self) -> int:
+        """Where the change log stands: give it to ``put`` for a value read after it."""
+        return self._seq
+
+    def put(self, key: Hashable, value: Keepable, *, began: int, by_rating: bool) -> None:
+        """Keep a value read since ``began`` (``mark()``) for walk_seconds, unless a write
+        since could have changed it."""
+        if self.seconds <= 0 or not self._unchanged_since(began, value, by_rating=by_rating):
+            return
+        self._keep(key, _Kept(value, self.clock() + self.walk_seconds, max(1, value.cost),
+                              by_rating))  # fmt: skip
+
     def _record(self, product_id: str | None, *, rating: bool) -> None:
         self._seq += 1
         self._changes.append(_Change(self._seq, product_id, rating))

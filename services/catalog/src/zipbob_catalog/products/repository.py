@@ -382,7 +382,7 @@ _BROWSE: dict[tuple[Any, ...], RawStatement] = {}
 
 
 def _browse_statement(
-    query: ProductQuery, *, sort: str, cursor: Cursor | None
+    query: ProductQuery, *, sort: str, cursor: Cursor | None, counting: bool
 ) -> tuple[RawStatement, dict[str, Any]]:
     """A listing without ``q``: the statement for this shape (filters present, sort,
     cursor or offset, size) is built once with bound parameters and reused, so a browse
@@ -394,7 +394,7 @@ def _browse_statement(
         query.min_rating is not None,
         cursor is not None,
         query.size,
-        cursor is None or cursor.total is None,  # count the total (a walk's first page)
+        counting,
     )
     params: dict[str, Any] = {}
     if query.category is not None:
@@ -446,6 +446,16 @@ def _build_browse(shape: tuple[Any, ...]) -> Any:
             after = and_(column >= key, or_(column > key, and_(column == key, Product.id > last)))
         return statement.where(after)
     return statement.offset(bindparam("page_offset", type_=Integer))
+
+
+@dataclass(frozen=True, slots=True)
+class _PastBound:
+    """That a listing's filters match more than EXACT_TOTAL_UP_TO products."""
+
+    cost: int = 1
+
+    def product_ids(self) -> tuple[str, ...]:
+        return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,14 +577,25 @@ async def list_products(
         else:
             counted, estimated = await _total(session, dialect, filters, tokens)
     elif not tokens:
-        statement, params = _browse_statement(query, sort=sort, cursor=cursor)
+        # Past the exact bound the total is "10,000+" whatever the sort: that a listing
+        # reached it is kept (walk_seconds) for every first page of it, which then skips
+        # the count of 10,001 rows. A seller's write drops it, a rating one by min_rating.
+        past_bound = ("past the bound", query.category, query.seller_id, query.min_rating)
+        over = known is None and pages is not None and pages.holds(past_bound)
+        began = pages.mark() if pages is not None else 0
+        counting = known is None and not over
+        statement, params = _browse_statement(query, sort=sort, cursor=cursor, counting=counting)
         rows = await statement.fetch(session, params)
-        if known is not None:
-            pass  # a later page: its cursor holds the total
+        if over and cursor is None and query.page == 1 and len(rows) <= query.size:
+            counted, estimated = len(rows), False  # the whole listing: it shrank since
+        elif not counting:  # a later page (its cursor holds the total), or past the bound
+            counted, estimated = (EXACT_TOTAL_UP_TO + 1, False) if over else (0, False)
         elif rows:
             counted, estimated = int(rows[0].total), False
         else:
             counted, estimated = await _total(session, dialect, filters, tokens)
+        if counting and counted > EXACT_TOTAL_UP_TO and pages is not None:
+            pages.put(past_bound, _PastBound(), began=began, by_rating=query.min_rating is not None)
     else:
         estimate = None
         if known is None:
