@@ -8,8 +8,10 @@ for hundreds of times a second. So each catalog process keeps the pages it answe
 (``ProductPage``: rows, images, total, cursor — the database's answer, not the response;
 image URLs are still signed per response), a search's ranked candidates (``Ranked``:
 every page of a relevance walk slices the one list its snapshot names, where each page
-used to walk the index again — a two-word search on MariaDB, 30-100 ms) and on MariaDB
-its term plan for ``list_cache.seconds``:
+used to walk the index again — a two-word search on MariaDB, 30-100 ms), on MariaDB
+its term plan, and that a listing is past the exact total's bound (its first pages in
+any sort then skip counting 10,001 rows), for ``list_cache.seconds`` (a walk's ranking
+and "past the bound", which no new product can change, for ``list_cache.walk_seconds``):
 
 - a write this process commits drops the pages it may change: a seller's transaction
   (create, edit, delete, photos) every page, so a seller sees it on the next list; an
