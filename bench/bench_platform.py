@@ -60,6 +60,7 @@ sys.path.insert(0, str(HERE))
 import aiohttp  # noqa: E402
 import catalog_seed  # noqa: E402
 from loadgen import run_load  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from tests.e2e.client import ApiClient, User  # noqa: E402
 from tests.e2e.dev_stack import DevStack, start_dev_stack  # noqa: E402
@@ -142,9 +143,14 @@ def _give_sellers_uuids(url: str) -> None:
 def list_page_outcomes(catalog: str) -> dict[str, float]:
     """The catalog's zipbob_catalog_list_pages_total by outcome (products.pagecache)."""
     with urllib.request.urlopen(catalog + "/metrics", timeout=10) as response:
-        text_ = response.read().decode()
-    found = re.findall(r'^zipbob_catalog_list_pages_total\{outcome="(\w+)"\} (\S+)$', text_, re.M)
-    return {outcome: float(value) for outcome, value in found}
+        scraped = response.read().decode()
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(scraped)
+        if family.name == "zipbob_catalog_list_pages"
+        for sample in family.samples
+        if sample.name == "zipbob_catalog_list_pages_total"
+    }
 
 
 def print_page_cache(before: dict[str, float], after: dict[str, float]) -> None:

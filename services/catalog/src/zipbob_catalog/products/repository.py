@@ -324,17 +324,28 @@ class Ranked:
         return ()  # the page's product rows are read afresh; only a seller's write drops it
 
 
+_ROWS_BY_KEY: dict[tuple[bool, int], RawStatement] = {}
+
+
+def _rows_by_key_statement(sqlite: bool, count: int) -> RawStatement:
+    """``IN (:k0, ..., :kN)`` on the candidates' key, built once per size (as _images_of)."""
+    statement = _ROWS_BY_KEY.get((sqlite, count))
+    if statement is None:
+        key: Any = literal_column("products.search_rowid", Integer) if sqlite else Product.id
+        keys = [bindparam(f"k{i}", type_=key.type) for i in range(count)]
+        statement = _ROWS_BY_KEY[(sqlite, count)] = RawStatement(
+            select(*PRODUCT_COLUMNS, key.label("cid")).where(key.in_(keys))
+        )
+    return statement
+
+
 async def _rows_by_key(session: Reader, dialect: str, keys: list[Any]) -> list[Any]:
     """The product rows of ``keys`` (cid values), in that order; a deleted one is left out."""
     if not keys:
         return []
-    if dialect == "sqlite":
-        rowid: ColumnElement[Any] = literal_column("products.search_rowid")
-        statement = select(*PRODUCT_COLUMNS, rowid.label("cid")).where(rowid.in_(keys))
-        found = {row.cid: row for row in (await session.execute(statement)).all()}
-    else:
-        statement = select(*PRODUCT_COLUMNS).where(Product.id.in_(keys))
-        found = {row.id: row for row in (await session.execute(statement)).all()}
+    statement = _rows_by_key_statement(dialect == "sqlite", len(keys))
+    rows = await statement.fetch(session, {f"k{i}": key for i, key in enumerate(keys)})
+    found = {row.cid: row for row in rows}
     return [found[k] for k in keys if k in found]
 
 
@@ -449,37 +460,23 @@ def _build_browse(shape: tuple[Any, ...]) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
-class _PastBound:
-    """That a listing's filters match more than EXACT_TOTAL_UP_TO products."""
+class _Fact:
+    """A small fact kept in the page cache, showing no product's data: a MariaDB search's
+    term plan (each page of a search planned it again: the terms a prefix covers, each
+    token's size counted up to 20,001 postings), or that a listing is past the bound."""
 
+    value: Any = None
     cost: int = 1
 
     def product_ids(self) -> tuple[str, ...]:
         return ()
 
 
-@dataclass(frozen=True, slots=True)
-class _KeptPlan:
-    """A MariaDB search's term plan (or None: no match), kept like a page: each page of a
-    search planned it again (the terms a prefix covers, each token's size counted up to
-    20,001 postings), the most expensive statement of a search after its walk."""
+async def _term_plan(pages: PageCache, session: Reader, tokens: list[str]) -> Any:
+    async def load() -> _Fact:
+        return _Fact(await search.mariadb_plan(session, tokens))
 
-    plan: search.TermPlan | None
-    cost: int = 1
-
-    def product_ids(self) -> tuple[str, ...]:
-        return ()
-
-
-async def _term_plan(
-    pages: PageCache | None, session: Reader, tokens: list[str]
-) -> search.TermPlan | None:
-    async def load() -> _KeptPlan:
-        return _KeptPlan(await search.mariadb_plan(session, tokens))
-
-    if pages is None:
-        return (await load()).plan
-    return (await pages.page(("plan", tuple(tokens)), load, by_rating=False)).plan
+    return (await pages.page(("plan", tuple(tokens)), load, by_rating=False)).value
 
 
 def _cursor_snapshot(dialect: str, snap: Any) -> str:
@@ -488,7 +485,7 @@ def _cursor_snapshot(dialect: str, snap: Any) -> str:
 
 
 async def _ranked(
-    pages: PageCache | None,
+    pages: PageCache,
     dialect: str,
     query: ProductQuery,
     cursor: Cursor | None,
@@ -496,8 +493,6 @@ async def _ranked(
 ) -> Ranked:
     """A search's ranked candidates, kept per snapshot: a first page's list is also the
     list of every later page of its walk (their cursors name its snapshot)."""
-    if pages is None:
-        return await load()
     scope = query.scope()
     # The ranking as of a snapshot holds no product newer than it, and its pages read their
     # rows afresh (a deleted product is left out): only a seller's edit of a product's
@@ -524,7 +519,7 @@ async def list_products(
     *,
     cursor: Cursor | None,
     now: datetime,
-    pages: PageCache | None = None,
+    pages: PageCache,
 ) -> ProductPage:
     dialect = session.dialect.name
     tokens = search.search_tokens(query.q) if query.q else []
@@ -545,15 +540,15 @@ async def list_products(
     if relevance:
         offset = cursor.offset if cursor else (query.page - 1) * query.size
         snapshot = _snapshot_value(dialect, cursor.snapshot if cursor else None)
-        statement = _ranked_statement(
-            dialect,
-            filters,
-            tokens,
-            snapshot=snapshot,
-            terms=(plan, query) if plan is not None else None,
-        )
 
-        async def rank() -> Ranked:
+        async def rank() -> Ranked:  # built only when the ranking is not kept
+            statement = _ranked_statement(
+                dialect,
+                filters,
+                tokens,
+                snapshot=snapshot,
+                terms=(plan, query) if plan is not None else None,
+            )
             return Ranked.of(dialect, (await session.execute(statement)).one())
 
         ranked = await _ranked(pages, dialect, query, cursor, rank)
@@ -581,11 +576,11 @@ async def list_products(
         # reached it is kept (walk_seconds) for every first page of it, which then skips
         # the count of 10,001 rows. A seller's write drops it, a rating one by min_rating.
         past_bound = ("past the bound", query.category, query.seller_id, query.min_rating)
-        over = known is None and pages is not None and pages.holds(past_bound)
-        began = pages.mark() if pages is not None else 0
+        over = known is None and pages.holds(past_bound)
+        began = pages.mark()
         counting = known is None and not over
-        statement, params = _browse_statement(query, sort=sort, cursor=cursor, counting=counting)
-        rows = await statement.fetch(session, params)
+        browse, params = _browse_statement(query, sort=sort, cursor=cursor, counting=counting)
+        rows = await browse.fetch(session, params)
         if over and cursor is None and query.page == 1 and len(rows) <= query.size:
             counted, estimated = len(rows), False  # the whole listing: it shrank since
         elif not counting:  # a later page (its cursor holds the total), or past the bound
@@ -594,8 +589,8 @@ async def list_products(
             counted, estimated = int(rows[0].total), False
         else:
             counted, estimated = await _total(session, dialect, filters, tokens)
-        if counting and counted > EXACT_TOTAL_UP_TO and pages is not None:
-            pages.put(past_bound, _PastBound(), began=began, by_rating=query.min_rating is not None)
+        if counting and counted > EXACT_TOTAL_UP_TO:
+            pages.put(past_bound, _Fact(), began=began, by_rating=query.min_rating is not None)
     else:
         estimate = None
         if known is None:
