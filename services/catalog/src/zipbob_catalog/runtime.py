@@ -59,6 +59,7 @@ class CatalogRuntime:
             pages=PageCache(
                 seconds=settings.list_cache.seconds,
                 walk_seconds=settings.list_cache.walk_seconds,
+                search_seconds=settings.list_cache.search_seconds,
                 max_rows=settings.list_cache.max_rows,
             ),
         )

@@ -78,6 +78,9 @@ class ListCacheSettings(Section):
     seconds: float = Field(1.0, ge=0, le=60)
     # A relevance walk's ranking as of its snapshot (products.repository.Ranked).
     walk_seconds: float = Field(60.0, ge=0, le=3600)
+    # A search's ranking, total and term plan, reused by its new first pages: another
+    # replica's new or edited product shows in search within it (a search refresh interval).
+    search_seconds: float = Field(5.0, ge=0, le=600)
     max_rows: int = Field(20_000, ge=1)
 
 

@@ -81,6 +81,40 @@ async def test_another_replicas_writes_show_within_the_window(
         await catalog_kit.stop(handle)
 
 
+async def test_another_replicas_products_join_a_search_within_its_refresh_interval(
+    catalog, sql_url, s3_server, signer, catalog_kit
+) -> None:
+    """New first pages of a search reuse its ranking and total for search_seconds (here
+    on the test's clock): a product created through another replica is found once that
+    passes, while the replica that wrote it finds it at once."""
+    settings = catalog_kit.settings(
+        sql_url, s3_server.env, list_cache={"seconds": 1.0, "search_seconds": 5.0}
+    )
+    app, handle = await catalog_kit.start(settings, signer)
+    now = [5000.0]
+    app.state.container.runtime.pages.clock = lambda: now[0]
+    word = f"refresh{uuid.uuid4().hex[:8]}"
+    first, second = f"{word} teapot", f"{word} teacup"
+    await catalog.create_product(signer, "refresh-seller", name=first)
+    params = {"q": word}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{handle[2]}") as other:
+            assert _names(await other.get("/api/products", params=params)) == [first]
+            await catalog.create_product(signer, "refresh-seller", name=second)
+            writer = await catalog.client.get("/api/products", params=params)
+            assert sorted(_names(writer)) == sorted([first, second])
+            now[0] += 1.5  # the page's second is over; the search's interval is not
+            listed = await other.get("/api/products", params={**params, "size": 5})
+            assert _names(listed) == [first]
+            assert listed.json()["total"] == 1
+            now[0] += 4.0
+            listed = await other.get("/api/products", params={**params, "size": 5})
+            assert sorted(_names(listed)) == sorted([first, second])
+            assert listed.json()["total"] == 2
+    finally:
+        await catalog_kit.stop(handle)
+
+
 async def _rate(catalog, product_id: str, *, version: int, average: float) -> None:
     data = {"product_id": product_id, "count": 1, "average": average, "version": version,
             "histogram": {str(n): int(n == round(average)) for n in range(1, 6)}}  # fmt: skip

@@ -11,7 +11,9 @@ every page of a relevance walk slices the one list its snapshot names, where eac
 used to walk the index again — a two-word search on MariaDB, 30-100 ms), on MariaDB
 its term plan, and that a listing is past the exact total's bound (its first pages in
 any sort then skip counting 10,001 rows), for ``list_cache.seconds`` (a walk's ranking
-and "past the bound", which no new product can change, for ``list_cache.walk_seconds``):
+and "past the bound", which no new product can change, for ``list_cache.walk_seconds``;
+a search's latest ranking, its total and term plan, which new first pages of that search
+reuse, for ``list_cache.search_seconds``):
 
 - a write this process commits drops the pages it may change: a seller's transaction
   (create, edit, delete, photos) every page, so a seller sees it on the next list; an
@@ -19,7 +21,10 @@ and "past the bound", which no new product can change, for ``list_cache.walk_sec
   ordered or filtered by rating. A load that overlapped such a write answers its own
   request but is not kept when the write could have changed it;
 - writes through another replica show on this one's list pages within
-  ``list_cache.seconds`` (Elasticsearch's default refresh interval is the same second);
+  ``list_cache.seconds`` (Elasticsearch's default refresh interval is the same second),
+  and in its searches within ``list_cache.search_seconds`` (5 s: a search's first page
+  re-ranked every second cost MariaDB tens of ms each time, half its CPU under the
+  browse plan; Elasticsearch's indexing-speed guide too raises the refresh interval);
   a product by id (``GET /api/products/{id}``) is never cached here;
 - concurrent requests for a page no one holds run one query between them (single
   flight): a popular page expiring under load costs one database query, not thirty-two;
@@ -82,10 +87,12 @@ class PageCache:
         seconds: float,
         max_rows: int,
         walk_seconds: float | None = None,
+        search_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.seconds = seconds
         self.walk_seconds = seconds if walk_seconds is None else walk_seconds
+        self.search_seconds = seconds if search_seconds is None else search_seconds
         self.max_rows = max_rows
         self.clock = clock
         self._kept: OrderedDict[Hashable, _Kept] = OrderedDict()

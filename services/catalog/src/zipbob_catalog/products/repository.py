@@ -476,7 +476,11 @@ async def _term_plan(pages: PageCache, session: Reader, tokens: list[str]) -> An
     async def load() -> _Fact:
         return _Fact(await search.mariadb_plan(session, tokens))
 
-    return (await pages.page(("plan", tuple(tokens)), load, by_rating=False)).value
+    # New terms (another replica's products) join a prefix's expansion within search_seconds.
+    plan = await pages.page(
+        ("plan", tuple(tokens)), load, by_rating=False, seconds=pages.search_seconds
+    )
+    return plan.value
 
 
 def _cursor_snapshot(dialect: str, snap: Any) -> str:
@@ -497,13 +501,15 @@ async def _ranked(
     # The ranking as of a snapshot holds no product newer than it, and its pages read their
     # rows afresh (a deleted product is left out): only a seller's edit of a product's
     # text (which drops it) or a rating under min_rating (ditto) changes it, so a walk
-    # keeps it for walk_seconds, long enough for a reader to page on.
+    # keeps it for walk_seconds, long enough for a reader to page on. New first pages reuse
+    # the latest ranking for search_seconds (the search's refresh interval): a product
+    # written through another replica is ranked within it, one through this replica at once.
     walk = pages.walk_seconds
     return await pages.page(
         ("ranked", scope, cursor.snapshot if cursor else None),
         load,
         by_rating=query.min_rating is not None,
-        seconds=walk if cursor is not None else None,
+        seconds=walk if cursor is not None else pages.search_seconds,
         alias_seconds=walk,
         alias=lambda ranked: (
             None
@@ -511,6 +517,35 @@ async def _ranked(
             else ("ranked", scope, _cursor_snapshot(dialect, ranked.snapshot))
         ),
     )
+
+
+async def _search_total(
+    pages: PageCache,
+    session: Reader,
+    query: ProductQuery,
+    filters: list[ColumnElement[bool]],
+    tokens: list[str],
+    plan: Any,
+) -> tuple[int, bool]:
+    """(total, estimated?) of a search past its candidates, kept as its ranking is (on
+    MariaDB a two-word count walks up to 10,001 postings, each checked for the other)."""
+
+    async def load() -> _Fact:
+        if plan is None:
+            return _Fact(await _total(session, session.dialect.name, filters, tokens))
+        filters_sql, filter_params = _term_filters(query)
+        count = search.mariadb_count(
+            plan, filters_sql=filters_sql, filter_params=filter_params, cap=EXACT_TOTAL_UP_TO + 1
+        )
+        return _Fact((int((await session.execute(count)).scalar_one()), False))
+
+    kept = await pages.page(
+        ("search total", query.scope()),
+        load,
+        by_rating=query.min_rating is not None,
+        seconds=pages.search_seconds,
+    )
+    return kept.value  # type: ignore[no-any-return]
 
 
 async def list_products(
@@ -560,17 +595,8 @@ async def list_products(
             pass  # a later page: its cursor holds the total
         elif candidates is not None and candidates < search.CANDIDATES:
             counted, estimated = candidates, False  # every match was a candidate
-        elif plan is not None:
-            filters_sql, filter_params = _term_filters(query)
-            count = search.mariadb_count(
-                plan,
-                filters_sql=filters_sql,
-                filter_params=filter_params,
-                cap=EXACT_TOTAL_UP_TO + 1,
-            )
-            counted, estimated = int((await session.execute(count)).scalar_one()), False
         else:
-            counted, estimated = await _total(session, dialect, filters, tokens)
+            counted, estimated = await _search_total(pages, session, query, filters, tokens, plan)
     elif not tokens:
         # Past the exact bound the total is "10,000+" whatever the sort: that a listing
         # reached it is kept (walk_seconds) for every first page of it, which then skips
