@@ -27,6 +27,7 @@ events_consumed_total = counter(
 list_pages_total = counter(
     "zipbob_catalog_list_pages_total",
     "List pages answered from this replica's page cache (hit), loaded (miss), or waiting "
-    "on a load another request started (shared)",
+    "on a load another request started (shared); refresh: a kept page's reload started in "
+    "the background by a hit late in its life",
     "outcome",
 )

@@ -65,5 +65,6 @@ class CatalogRuntime:
         )
 
     async def close(self) -> None:
+        await self.pages.close()
         await self.engine.dispose()
         await self.reads.dispose()

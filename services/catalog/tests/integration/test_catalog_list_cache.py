@@ -14,6 +14,7 @@ from sqlalchemy import delete, update
 
 from zipbob_catalog.products.models import Product
 from zipbob_catalog.ratings.schemas import SUMMARY_CHANGED
+from zipbob_devkit.testing import eventually
 from zipbob_platform.cloudevents import new_event, to_http_binary
 
 pytestmark = pytest.mark.integration
@@ -113,6 +114,42 @@ async def test_another_replicas_products_join_a_search_within_its_refresh_interv
             assert listed.json()["total"] == 2
     finally:
         await catalog_kit.stop(handle)
+
+
+async def test_a_page_asked_for_late_in_its_second_is_reloaded_in_the_background(
+    catalog, signer
+) -> None:
+    """The request gets the kept page at once, and the reload (on a connection of its own,
+    after that request has its answer) brings a change made behind the replica's back."""
+    pages = catalog.runtime.pages
+    clock = pages.clock
+    try:
+        now = [9000.0]
+        pages.clock = lambda: now[0]
+        seller = "cache-seller-ahead"
+        path = f"/api/products?seller_id={seller}"
+        created = await catalog.create_product(signer, seller, name="Early kettle")
+        assert _names(await catalog.client.get(path)) == ["Early kettle"]
+        async with catalog.runtime.sessions() as session, session.begin():
+            await session.execute(
+                update(Product).where(Product.id == created["id"]).values(name="Late kettle")
+            )
+        now[0] += 0.5
+        assert _names(await catalog.client.get(path)) == ["Early kettle"]  # a plain hit
+        refreshes = _count("refresh")
+        now[0] += 0.35
+        assert _names(await catalog.client.get(path)) == ["Early kettle"]  # answered from the cache
+        assert _count("refresh") == refreshes + 1
+
+        async def reloaded() -> bool:
+            return not pages._loading
+
+        await eventually(reloaded, within=10)
+        misses = _count("miss")
+        assert _names(await catalog.client.get(path)) == ["Late kettle"]  # still inside that second
+        assert _count("miss") == misses
+    finally:
+        pages.clock = clock  # the module's catalog goes on for the tests after
 
 
 async def _rate(catalog, product_id: str, *, version: int, average: float) -> None:

@@ -139,6 +139,76 @@ async def test_a_leader_that_leaves_does_not_cancel_the_load_others_wait_for() -
     assert leader.cancelled() and loads.calls == 1
 
 
+async def _settled() -> None:
+    for _ in range(5):  # a background reload: its task, then its load, then its keep
+        await asyncio.sleep(0)
+
+
+async def test_a_hit_late_in_a_pages_life_reloads_it_in_the_background() -> None:
+    clock, loads = Clock(), Loads()
+    cache = PageCache(seconds=1.0, max_rows=100, clock=clock)
+    first = await cache.page("k", loads, by_rating=False, refresh_ahead=True)
+    clock.now += 0.5
+    assert await cache.page("k", loads, by_rating=False, refresh_ahead=True) is first
+    await _settled()
+    assert loads.calls == 1  # early in its life: a plain hit
+
+    loads.gate = asyncio.Event()
+    clock.now += 0.35  # past four fifths of its second
+    assert await cache.page("k", loads, by_rating=False, refresh_ahead=True) is first
+    assert await cache.page("k", loads, by_rating=False, refresh_ahead=True) is first
+    await _settled()
+    assert loads.calls == 2  # one reload, however many hits meanwhile; none of them waited
+    clock.now += 0.2  # the kept page's second is over while the reload still runs
+    waiting = asyncio.create_task(cache.page("k", loads, by_rating=False, refresh_ahead=True))
+    await _settled()
+    assert not waiting.done()  # never served past its seconds: it waits for the reload
+    loads.gate.set()
+    again = await waiting
+    assert made_by(again) == 2 and loads.calls == 2
+    assert await cache.page("k", loads, by_rating=False, refresh_ahead=True) is again
+
+
+async def test_a_background_reload_that_fails_or_overlaps_a_write_is_not_kept() -> None:
+    clock, loads = Clock(), Loads()
+    cache = PageCache(seconds=1.0, max_rows=100, clock=clock)
+    first = await cache.page("k", loads, by_rating=False, refresh_ahead=True)
+    loads.error = ConnectionError("database gone")
+    clock.now += 0.9
+    assert await cache.page("k", loads, by_rating=False, refresh_ahead=True) is first
+    await _settled()
+    assert loads.calls == 2 and cache._kept["k"].page is first  # kept until its second ends
+    clock.now += 0.2
+    with pytest.raises(ConnectionError):  # then the next request sees the error itself
+        await cache.page("k", loads, by_rating=False, refresh_ahead=True)
+
+    loads.error, loads.gate = None, asyncio.Event()
+    await_first = asyncio.create_task(cache.page("k", loads, by_rating=False, refresh_ahead=True))
+    loads.gate.set()
+    kept = await await_first
+    loads.gate = asyncio.Event()
+    clock.now += 0.9
+    assert await cache.page("k", loads, by_rating=False, refresh_ahead=True) is kept
+    await asyncio.sleep(0)  # the reload has begun: it read before the write below
+    cache.product_changed("p1", rating=False)
+    loads.gate.set()
+    await _settled()
+    assert "k" not in cache._kept  # the write dropped the page and the reload is not kept
+
+
+async def test_closing_stops_the_reloads_under_way() -> None:
+    clock, loads = Clock(), Loads()
+    cache = PageCache(seconds=1.0, max_rows=100, clock=clock)
+    await cache.page("k", loads, by_rating=False, refresh_ahead=True)
+    loads.gate = asyncio.Event()  # never set: a reload that would hang on
+    clock.now += 0.9
+    await cache.page("k", loads, by_rating=False, refresh_ahead=True)
+    await _settled()
+    assert loads.calls == 2 and cache._loading
+    await cache.close()
+    assert not cache._loading
+
+
 async def test_rows_are_bounded_least_recently_used_first() -> None:
     clock, loads = Clock(), Loads(["p1", "p2", "p3", "p4"])
     cache = PageCache(seconds=60.0, max_rows=10, clock=clock)

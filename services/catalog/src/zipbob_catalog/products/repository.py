@@ -826,4 +826,4 @@ class SqlProducts:
                 return await list_products(conn, query, cursor=cursor, now=now, pages=self.pages)
 
         by_rating = query.sort == "rating_desc" or query.min_rating is not None
-        return await self.pages.page(key, load, by_rating=by_rating)
+        return await self.pages.page(key, load, by_rating=by_rating, refresh_ahead=True)
