@@ -18,14 +18,18 @@
    limit is not what is measured (24 users cover 2,400 req/s). wrk (Debian) replays it from
    bench/wrk_plan.lua: a C load generator, so it leaves the cores to what is measured.
 4. Runs, each ``--seconds`` long: the same plan straight at the catalog (the baseline),
-   through the gateway, and through the gateway while customers write reviews; the
+   through the gateway as fast as it answers (a closed loop: the throughput), through the
+   gateway paced at 1,000 req/s (a fixed schedule, twice the connections: the latency at
+   the target throughput, which a saturated closed loop would give as the length of its
+   own queue), and through the gateway while customers write reviews; the
    rating read-model lag is the time from a review POST's 201 to the catalog's product
    GET showing the new count (review outbox in MongoDB -> RabbitMQ -> catalog consumer),
    polled every 20 ms with a 10 s deadline. Each run prints where the CPU went (every
    process on the machine, by name) beside its request count.
 
-Targets (issue 13): browse >= 1,000 req/s through the gateway, p99 < 100 ms, zero errors;
-rating lag p99 < 1 s under the review mix. ``--photos`` adds the older mix: browse while
+Targets (issue 13): browse >= 1,000 req/s through the gateway, p99 < 100 ms at that rate
+(the closed loop's p99 is printed beside it), zero errors; rating lag p99 < 1 s under the
+review mix. ``--photos`` adds the older mix: browse while
 sellers register 12 MP photos (registration -> variants ready). Loopback only.
 """
 
@@ -154,12 +158,14 @@ def list_page_outcomes(catalog: str) -> dict[str, float]:
 
 
 def print_page_cache(before: dict[str, float], after: dict[str, float]) -> None:
-    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in ("hit", "shared", "miss")}
-    pages = sum(delta.values())
+    kinds = ("hit", "shared", "miss", "refresh")
+    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in kinds}
+    pages = delta["hit"] + delta["shared"] + delta["miss"]  # a refresh is a hit's reload
     if pages:
         print(f"  list pages: {pages:,.0f}, from the page cache {delta['hit']:,.0f} "
               f"({delta['hit'] / pages:.0%}), sharing a load {delta['shared']:,.0f}, "
-              f"from the database {delta['miss']:,.0f}")  # fmt: skip
+              f"from the database {delta['miss']:,.0f}; reloaded in the background "
+              f"{delta['refresh']:,.0f}")  # fmt: skip
 
 
 async def seeded_database(rows: int) -> str:
@@ -418,12 +424,22 @@ class WrkResult:
 
 
 def run_wrk(
-    base: str, plan: Path, tokens: Path | None, *, connections: int, seconds: float
+    base: str,
+    plan: Path,
+    tokens: Path | None,
+    *,
+    connections: int,
+    seconds: float,
+    rate: float | None = None,
 ) -> WrkResult:
+    """The plan replayed by wrk: a closed loop (each connection sends again once answered),
+    or with ``rate`` on a fixed schedule of that many requests a second (bench/wrk_plan.lua)."""
     host = urllib.parse.urlsplit(base).netloc
     args = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
             "-s", str(HERE / "wrk_plan.lua"), base, "--", str(plan),
             str(tokens) if tokens else "-", host]  # fmt: skip
+    if rate is not None:
+        args.append(f"{rate:g}")
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = process.communicate()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -637,11 +653,14 @@ def measure(
     labels[os.getpid()] = "bench (Python: plan, review mix)"
     meter = CpuMeter(labels)
 
-    def measured(label: str, base: str, with_tokens: bool) -> WrkResult:
+    def measured(label: str, base: str, with_tokens: bool, rate: float | None = None) -> WrkResult:
         meter.start()
         before, pages = wrk_cpu_meter(), list_page_outcomes(catalog)
+        # Paced, the connections are a pool the schedule draws on: twice as many, so a
+        # slow answer does not hold the next request back.
+        connections = args.connections * (2 if rate else 1)
         result = run_wrk(base, plan_path, tokens if with_tokens else None,
-                         connections=args.connections, seconds=args.seconds)  # fmt: skip
+                         connections=connections, seconds=args.seconds, rate=rate)  # fmt: skip
         used = meter.stop({"wrk (load generator)": result.cpu_seconds - before})
         print_wrk(label, result)
         print_cpu(used, meter.elapsed, result.requests)
@@ -650,7 +669,11 @@ def measure(
 
     run_wrk(gateway, plan_path, tokens, connections=args.connections, seconds=5)  # warm-up
     direct = measured("baseline: the same plan straight at the catalog, no gateway", catalog, False)
-    through = measured("browse through the gateway", gateway, True)
+    through = measured("browse through the gateway, as fast as it answers", gateway, True)
+    paced = measured(
+        f"browse through the gateway at {TARGET_RPS:,.0f} req/s (paced)", gateway, True,
+        rate=TARGET_RPS,
+    )  # fmt: skip
 
     reviewing = {"workers": args.review_workers}
     lag_alone = asyncio.run(
@@ -677,7 +700,8 @@ def measure(
     print_page_cache(pages, list_page_outcomes(catalog))
     print_lag("under browse load", lag_under, args.seconds)
 
-    errors = direct.errors + through.errors + under.errors + lag_alone.errors + lag_under.errors
+    errors = direct.errors + through.errors + paced.errors + under.errors
+    errors += lag_alone.errors + lag_under.errors
     errors += lag_alone.missed + lag_under.missed
     if args.photos:
         errors += photos_run(stack, args, plan_path, tokens)
@@ -688,8 +712,10 @@ def measure(
     verdicts = [
         (f"browse through the gateway >= {TARGET_RPS:,.0f} req/s", through.rps >= TARGET_RPS,
          f"{through.rps:,.0f} (catalog alone {direct.rps:,.0f})"),
-        (f"p99 < {TARGET_P99_MS:.0f} ms", through.p99_ms < TARGET_P99_MS,
-         f"{through.p99_ms:.1f} ms (catalog alone {direct.p99_ms:.1f})"),
+        (f"p99 < {TARGET_P99_MS:.0f} ms at {TARGET_RPS:,.0f} req/s",
+         paced.p99_ms < TARGET_P99_MS and paced.rps >= TARGET_RPS * 0.98,
+         f"{paced.p99_ms:.1f} ms at {paced.rps:,.0f} req/s (as fast as it answers: "
+         f"{through.p99_ms:.1f} ms; catalog alone {direct.p99_ms:.1f})"),
         ("zero errors", errors == 0, str(errors)),
         (f"rating lag p99 < {TARGET_LAG_P99_S:.0f} s under the review mix",
          lag_p99 < TARGET_LAG_P99_S, f"{lag_p99 * 1000:.0f} ms"),

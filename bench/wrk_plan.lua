@@ -1,16 +1,38 @@
 -- wrk script for bench/bench_platform.py: replays a request plan written by the bench.
---   wrk -t1 -cN -dTs -s bench/wrk_plan.lua URL -- PLAN TOKENS HOST
+--   wrk -t1 -cN -dTs -s bench/wrk_plan.lua URL -- PLAN TOKENS HOST [RATE]
 -- PLAN: one request a line, "path<TAB>user index<TAB>If-None-Match value or empty".
 -- TOKENS: one bearer token a line (user index 0 is the first line), or "-" for none.
 -- Every request string is built once in init(); request() only hands the next one out,
 -- so the generator's own CPU per request stays small. Statuses are counted per thread
 -- and printed by done() as one "plan:" line the bench parses.
+-- RATE (requests a second, optional): requests leave on a fixed schedule, RATE a second
+-- over all connections (as wrk2's -R does), instead of each connection sending its next
+-- request as soon as the last one is answered. A latency target holds at a throughput, and
+-- a closed loop at saturation measures the queue its N connections make, not that. Latency
+-- is still timed from each request's send: when the server falls behind, the schedule
+-- catches up at most one second's worth at once, and the achieved rate shows the shortfall.
+
+local ffi = require("ffi")
+ffi.cdef([[
+typedef struct { long tv_sec; long tv_nsec; } zipbob_timespec;
+int clock_gettime(int clock_id, zipbob_timespec *tp);
+]])
+local now_spec = ffi.new("zipbob_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, now_spec) -- CLOCK_MONOTONIC
+  return tonumber(now_spec.tv_sec) * 1000 + tonumber(now_spec.tv_nsec) / 1e6
+end
+local interval_ms = nil -- nil: closed loop
+local next_ms = nil
 
 local requests = {}
 local counter = 0
 statuses = {}
 
 function init(args)
+  if args[4] and args[4] ~= "" then
+    interval_ms = 1000 / tonumber(args[4])
+  end
   local tokens = {}
   if args[2] ~= "-" then
     for line in io.lines(args[2]) do
@@ -28,6 +50,18 @@ function init(args)
     end
     requests[#requests + 1] = wrk.format("GET", path, headers)
   end
+end
+
+function delay()
+  if not interval_ms then
+    return 0
+  end
+  local now = now_ms()
+  if not next_ms or next_ms < now - 1000 then
+    next_ms = now
+  end
+  next_ms = next_ms + interval_ms
+  return math.max(0, next_ms - now)
 end
 
 function request()
