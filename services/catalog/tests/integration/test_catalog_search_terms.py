@@ -189,6 +189,23 @@ async def test_a_bulk_insert_indexes_its_rows(engine, sessions) -> None:
             await session.execute(insert(Product), [undated])
 
 
+async def test_the_token_with_the_fewest_postings_drives_the_walk(engine, sessions) -> None:
+    """InnoDB's estimate of each token's postings (EXPLAIN) picks the driver, in whichever
+    order the words come; prefixes count every term they cover."""
+    async with sessions() as session, session.begin():
+        for n in range(3):
+            session.add(Product(**_row(f"Walnut zebrawood box {n}", 9000 + n)))
+    async with engine.connect() as conn:
+        plan = await search.mariadb_plan(conn, ["walnut", "zebrawood"])
+        assert plan is not None and plan.driver == 1
+        assert plan.sizes[0] > 2500 > plan.sizes[1] >= 3
+        assert (await search.mariadb_plan(conn, ["zebra", "walnut"])).driver == 0
+        prefix = await search.mariadb_plan(conn, ["wal", "zebraw"])  # prefixes of both
+        assert prefix is not None and prefix.terms[1] == ("zebrawood",) and prefix.driver == 1
+        assert (await search.mariadb_plan(conn, ["walnut"])).sizes == (0,)  # nothing to compare
+        assert await search.mariadb_plan(conn, ["walnut", "nosuchword"]) is None
+
+
 def test_the_index_cuts_the_same_tokens_as_a_query() -> None:
     text_ = "Wälnut_bowl, \uff24\uff25\uff33\uff2b 東京 it's 🪵 " + "x" * 70  # fullwidth DESK
     assert list(search.document_terms(text_, None)) == search.search_tokens(text_)

@@ -463,7 +463,7 @@ def _build_browse(shape: tuple[Any, ...]) -> Any:
 class _Fact:
     """A small fact kept in the page cache, showing no product's data: a MariaDB search's
     term plan (each page of a search planned it again: the terms a prefix covers, each
-    token's size counted up to 20,001 postings), or that a listing is past the bound."""
+    token's size estimated), or that a listing is past the bound."""
 
     value: Any = None
     cost: int = 1
