@@ -388,3 +388,55 @@ async def test_the_fast_path_answers_as_fastapis_routing_does(catalog, signer) -
             assert _without_ids(fast.json()) == _without_ids(slow_answer.json()), path
             assert fast.headers.get("etag") == slow_answer.headers.get("etag"), path
             assert fast.headers["content-type"] == slow_answer.headers["content-type"], path
+
+
+async def test_every_listing_shows_each_products_photos_as_its_own_page_does(
+    catalog, signer, images
+) -> None:
+    # A list page and its photos come from one statement (the page LEFT JOIN its images):
+    # a product with two photos must be one item, with both, oldest first, on every path.
+    seller = f"s-{uuid.uuid4().hex[:6]}"
+    category = f"photos-{uuid.uuid4().hex[:6]}"
+    marker = f"zp{uuid.uuid4().hex[:8]}"
+    created = []
+    for index, photos in enumerate((2, 0, 1, 3)):
+        product = await _create(
+            catalog, signer, seller, name=f"Vase {marker} {index}", price=f"{10 + index}.00",
+            category=category,
+        )  # fmt: skip
+        for _ in range(photos):
+            response = await catalog.client.post(
+                f"/api/products/{product['id']}/images",
+                files={"image": ("a.png", images.png(), "image/png")},
+                headers=signer.headers(seller),
+            )
+            assert response.status_code == 202, response.text
+        created.append(product["id"])
+    own = {}
+    for product_id in created:
+        own[product_id] = (await catalog.client.get(f"/api/products/{product_id}")).json()
+    assert [len(own[p]["images"]) for p in created] == [2, 0, 1, 3]
+
+    def shown(page):
+        return {item["id"]: item for item in page["items"]}
+
+    for params in (
+        {"category": category},
+        {"category": category, "sort": "price_desc"},
+        {"seller_id": seller, "sort": "price_asc"},
+        {"q": marker},  # relevance: ranked ids, then their rows and photos
+        {"q": marker, "sort": "price_asc"},
+    ):
+        page = await _list(catalog, **params)
+        assert len(page["items"]) == 4, params
+        assert shown(page) == own, params
+        walked, cursor = {}, None
+        while True:  # one product per page: a product's photos never spill onto the next
+            extra = {"cursor": cursor} if cursor else {}
+            one = await _list(catalog, **params, size=1, **extra)
+            assert len(one["items"]) == 1, params
+            walked.update(shown(one))
+            cursor = one["next_cursor"]
+            if cursor is None:
+                break
+        assert walked == own, params

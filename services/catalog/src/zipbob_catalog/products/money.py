@@ -58,5 +58,8 @@ def check_price_for_currency(price: Decimal, currency: str) -> None:
         raise ValueError(f"{currency} prices have at most {places} decimal places")
 
 
+_QUANTUM = {places: Decimal(1).scaleb(-places) for places in (0, 2, 3)}
+
+
 def format_price(price: Decimal, currency: str) -> str:
-    return str(price.quantize(Decimal(1).scaleb(-minor_units(currency))))
+    return str(price.quantize(_QUANTUM[minor_units(currency)]))

@@ -10,12 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from zipbob_catalog.products import openapi as docs
 from zipbob_catalog.products import service
 from zipbob_catalog.products.cursor import encode_cursor
 from zipbob_catalog.products.presenter import (
+    dumps,
     has_variants,
     image_json,
     product_json,
@@ -36,12 +37,6 @@ IMAGE_FIELD = "image"
 # Public reads: any cache may store them but revalidates each use (If-None-Match -> 304),
 # so a seller watching a photo become ready never sees a stale copy.
 CACHE_CONTROL = "public, no-cache"
-_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def _dumps(body: Any) -> bytes:
-    return _encoder.encode(body).encode()
-
 
 SellerDep = Annotated[Principal, Depends(require_role("seller"))]
 SellerOrAdminDep = Annotated[Principal, Depends(require_role("seller", "admin"))]
@@ -114,7 +109,7 @@ async def create_product(
     finally:
         if form is not None:
             form.discard()  # the spooled upload lives until the product is created
-    return JSONResponse(
+    return _json(
         product_json(product, runtime.store),
         status_code=201,
         headers={"Location": f"/api/products/{product.id}"},
@@ -135,13 +130,17 @@ def _url_epoch(runtime: CatalogRuntime) -> str:
     return str(int(time.time()) // half_life)
 
 
+def _json(body: Any, *, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(body), status_code, headers, media_type="application/json")
+
+
 def _cached_json(if_none_match: str | None, etag: str, body: Callable[[], Any]) -> Response:
     """The body as JSON with its ETag, or a bodiless 304 when the client has it already
     (then the body is never built)."""
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if etag in _if_none_match(if_none_match):
         return Response(status_code=304, headers=headers)
-    return Response(_dumps(body()), media_type="application/json", headers=headers)
+    return Response(dumps(body()), media_type="application/json", headers=headers)
 
 
 def _if_none_match(raw: str | None) -> set[str]:
@@ -163,18 +162,21 @@ async def list_response(
     next_cursor = (
         encode_cursor(result.next_cursor, scope=query.scope()) if result.next_cursor else None
     )
-    tokens = [str(result.total), str(result.total_exact), next_cursor or "", str(page_number)]
+    tokens: list[Any] = [result.total, result.total_exact, next_cursor, page_number]
     for row in result.rows:
         images = result.images.get(row.id, [])
-        tokens.append(version_token(row, images))
-        if has_variants(images):
+        tokens.append(version_token(row, images, image_prefix=IMAGE_PREFIX))
+        if has_variants(images, image_prefix=IMAGE_PREFIX):
             tokens.append(_url_epoch(runtime))
     return _cached_json(
         if_none_match,
         weak_etag(*tokens),
         lambda: {
             "items": [
-                product_row_json(row, result.images.get(row.id, []), store) for row in result.rows
+                product_row_json(
+                    row, result.images.get(row.id, []), store, image_prefix=IMAGE_PREFIX
+                )
+                for row in result.rows
             ],
             "page": page_number,
             "size": size,
@@ -190,7 +192,7 @@ async def product_response(
 ) -> Response:
     """GET /api/products/{product_id} (here and in products.fastpath)."""
     row, images = await service.get_product(products=products, product_id=product_id)
-    tokens = [version_token(row, images, image_prefix=IMAGE_PREFIX)]
+    tokens: list[Any] = [version_token(row, images, image_prefix=IMAGE_PREFIX)]
     if has_variants(images, image_prefix=IMAGE_PREFIX):
         tokens.append(_url_epoch(runtime))
     return _cached_json(
@@ -224,12 +226,12 @@ async def get_product(
 @router.patch("/{product_id}", **docs.UPDATE_PRODUCT)
 async def update_product(
     product_id: str, request: Request, runtime: RuntimeDep, products: ProductsDep, seller: SellerDep
-) -> dict[str, Any]:
+) -> Response:
     changes = _validated(ProductUpdate, await _json_body(request))
     product = await service.update_product(
         products=products, principal=seller, product_id=product_id, changes=changes
     )
-    return product_json(product, runtime.store)
+    return _json(product_json(product, runtime.store))
 
 
 @router.delete("/{product_id}", status_code=204, **docs.DELETE_PRODUCT)
@@ -266,4 +268,4 @@ async def add_image(
         )
     finally:
         form.discard()
-    return JSONResponse(image_json(image, runtime.store), status_code=202)
+    return _json(image_json(image, runtime.store), status_code=202)
