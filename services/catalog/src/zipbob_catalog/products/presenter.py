@@ -142,8 +142,6 @@ def product_row_json(
 
 def version_token(row: Any, images: list[Any], *, image_prefix: str = "") -> tuple[Any, ...]:
     """What changes whenever the product's JSON changes (apart from URL signatures)."""
-    if not images:
-        return (row.id, row.updated_at, row.rating_version)
     parts = [row.id, row.updated_at, row.rating_version]
     for image in images:
         parts.append(getattr(image, f"{image_prefix}id"))

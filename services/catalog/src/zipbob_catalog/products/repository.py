@@ -78,6 +78,7 @@ IMAGE_COLUMNS = (
     Image.updated_at,
 )
 IMAGE_PREFIX = "image_"  # image columns beside a product's: image_id, image_status, ...
+IMAGE_LABELLED = tuple(c.label(f"{IMAGE_PREFIX}{c.key}") for c in IMAGE_COLUMNS)
 # Sort -> (key column, descending?); the id breaks ties in the same direction, and each
 # (filter, key, id) has its composite index (migration 0002).
 KEYSET_SORTS: dict[str, tuple[Any, bool]] = {
@@ -341,7 +342,7 @@ def _rows_by_key_statement(sqlite: bool, count: int) -> RawStatement:
             select(
                 *PRODUCT_COLUMNS,
                 key.label("cid"),
-                *(c.label(f"{IMAGE_PREFIX}{c.key}") for c in IMAGE_COLUMNS),
+                *IMAGE_LABELLED,
             )
             .outerjoin(Image, Image.product_id == Product.id)
             .where(key.in_(keys))
@@ -483,7 +484,7 @@ def _with_images(page: Any, sort: str) -> Any:
     key, tie = inner.c[column.key], inner.c.id
     order = (key.desc(), tie.desc()) if descending else (key.asc(), tie.asc())
     return (
-        select(inner, *(c.label(f"{IMAGE_PREFIX}{c.key}") for c in IMAGE_COLUMNS))
+        select(inner, *IMAGE_LABELLED)
         .select_from(inner.outerjoin(Image, Image.product_id == inner.c.id))
         .order_by(*order, Image.created_at)
     )
@@ -739,7 +740,7 @@ def _aware(value: Any) -> datetime:
 # Built once with a bound parameter: every call reuses the same statement object (and so
 # SQLAlchemy's compiled form) instead of constructing and hashing a new one.
 _ONE = RawStatement(
-    select(*PRODUCT_COLUMNS, *(c.label(f"{IMAGE_PREFIX}{c.key}") for c in IMAGE_COLUMNS))
+    select(*PRODUCT_COLUMNS, *IMAGE_LABELLED)
     .outerjoin(Image, Image.product_id == Product.id)
     .where(Product.id == bindparam("product_id"))
     .order_by(Image.created_at)
@@ -748,11 +749,10 @@ _ONE = RawStatement(
 
 async def read_product(session: Reader, product_id: str) -> tuple[Any, list[Any]] | None:
     """A product row and its image rows in one round trip, or None."""
-    rows = await _ONE.fetch(session, {"product_id": product_id})
+    rows, images = _split(await _ONE.fetch(session, {"product_id": product_id}))
     if not rows:
         return None
-    images = [row for row in rows if row.image_id is not None]
-    return rows[0], images
+    return rows[0], images.get(product_id, [])
 
 
 async def get_product(

@@ -140,7 +140,7 @@ def _cached_json(if_none_match: str | None, etag: str, body: Callable[[], Any]) 
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if etag in _if_none_match(if_none_match):
         return Response(status_code=304, headers=headers)
-    return Response(dumps(body()), media_type="application/json", headers=headers)
+    return _json(body(), headers=headers)
 
 
 def _if_none_match(raw: str | None) -> set[str]:
