@@ -52,7 +52,9 @@ LINES: list[tuple[str, dict[str, str]]] = [
 DEEP_PAGE = 500
 
 
-def settings_for(url: str) -> CatalogSettings:
+def settings_for(url: str, *, list_seconds: float = 0) -> CatalogSettings:
+    """The catalog on ``url`` with nothing else wired; ``list_seconds`` is how long a list
+    page is kept (0: the cache off, every request a database query)."""
     return CatalogSettings.model_validate(
         {
             "service": "catalog",
@@ -63,9 +65,9 @@ def settings_for(url: str) -> CatalogSettings:
             "outbox": {"relay_enabled": False},
             "results": {"consume_rabbitmq": False},
             "sweeper": {"enabled": False},
-            # Every request a database query (a page-cache miss, the worst case): the
-            # cache's own figures are bench_platform's.
-            "list_cache": {"seconds": 0},
+            # By default every request a database query (a page-cache miss, the worst
+            # case): the cache's own figures are bench_platform's.
+            "list_cache": {"seconds": list_seconds},
             "auth": {"jwks_url": "http://127.0.0.1:9/jwks"},
         }
     )
