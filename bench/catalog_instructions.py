@@ -1,6 +1,8 @@
 """Instructions per request of the catalog's hot reads, counted by callgrind.
 
 ``.venv/bin/python bench/catalog_instructions.py [--backend mariadb] [--rows 1000000]``
+(needs Debian's ``valgrind``, whose package carries its headers, and gcc; the seeded bench
+database of ``bench/bench_catalog_scale.py``)
 
 CPU time per request (``bench/catalog_cpu.py``) moved by a factor of two between runs on a
 VM that charges a process for going idle while its database works. Instructions do not:
@@ -24,6 +26,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -144,6 +147,9 @@ def main() -> None:
         args.line = args.child
         asyncio.run(child(args))
         return
+    missing = [tool for tool in ("valgrind", "gcc") if shutil.which(tool) is None]
+    if missing or not Path("/usr/include/valgrind/callgrind.h").exists():
+        raise SystemExit("needs valgrind (with its headers) and gcc: apt-get install valgrind gcc")
     url = asyncio.run(catalog_seed.database_url(args.backend, args.rows))
     if asyncio.run(catalog_seed.seeded_rows(url)) != args.rows:
         raise SystemExit(f"seed {args.rows} rows first: bench/bench_catalog_scale.py --rows ...")
