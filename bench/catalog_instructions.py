@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import json
 import os
@@ -31,8 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -69,27 +70,26 @@ def build_shim(folder: Path) -> Path:
     return library
 
 
-async def _apps(url: str) -> tuple[Any, Any]:
-    return create_app(settings_for(url)), create_app(settings_for(url, list_seconds=1e-6))
-
-
-async def _work(off: Any, expired: Any, line: int) -> Work:
-    _, kind, path, query, _ = LINES[line]
-    _, body = await call(off, "/api/products", "size=1")
-    product_id = json.loads(body)["items"][0]["id"]
-    target = {"bare": bare_starlette(), "off": off, "expired": expired}[kind]
-    return get(target, path.replace("{id}", product_id), query)
+@contextlib.asynccontextmanager
+async def line_work(args: argparse.Namespace, line: int) -> AsyncIterator[Work]:
+    """One request of ``LINES[line]``, on the catalog apps it needs (started, and stopped
+    on exit), the database replayed when the line says so."""
+    _, kind, path, query, replay = LINES[line]
+    url = await catalog_seed.database_url(args.backend, args.rows)
+    off, expired = create_app(settings_for(url)), create_app(settings_for(url, list_seconds=1e-6))
+    async with off.router.lifespan_context(off), expired.router.lifespan_context(expired):
+        _, body = await call(off, "/api/products", "size=1")
+        product_id = json.loads(body)["items"][0]["id"]
+        target = {"bare": bare_starlette(), "off": off, "expired": expired}[kind]
+        Replay.install()
+        Replay.on = replay
+        yield get(target, path.replace("{id}", product_id), query)
 
 
 async def child(args: argparse.Namespace) -> None:
     """One line under callgrind: warm up, count ``--requests`` requests, dump."""
     shim = ctypes.CDLL(args.shim)
-    url = await catalog_seed.database_url(args.backend, args.rows)
-    off, expired = await _apps(url)
-    async with off.router.lifespan_context(off), expired.router.lifespan_context(expired):
-        Replay.install()
-        work = await _work(off, expired, args.line)
-        Replay.on = LINES[args.line][4]
+    async with line_work(args, args.line) as work:
         for _ in range(30):
             await work(0)
         shim.cg_start()
@@ -100,12 +100,7 @@ async def child(args: argparse.Namespace) -> None:
 
 async def native_replayed_ms(args: argparse.Namespace) -> float:
     """CPU ms of the replayed list page, natively (least of five rounds)."""
-    url = await catalog_seed.database_url(args.backend, args.rows)
-    off, expired = await _apps(url)
-    async with off.router.lifespan_context(off), expired.router.lifespan_context(expired):
-        Replay.install()
-        work = await _work(off, expired, REPLAYED_LIST)
-        Replay.on = True
+    async with line_work(args, REPLAYED_LIST) as work:
         return await cpu_ms(work, 500, 5)
 
 

@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from zipbob_platform.sql import create_engine
 
@@ -15,21 +16,24 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 KEPT: list[object] = []  # every driver connection seen, so that ids stay unique
 
 
-async def _burst(engine: object, width: int, held: asyncio.Event) -> set[int]:
-    """``width`` connections checked out at once; the ids of their driver connections
-    (each kept alive in ``KEPT``, so no id is reused by a newer object)."""
+async def _driver_id(conn: AsyncConnection) -> int:
+    """The id of the driver connection behind ``conn``, after a statement on it (kept
+    alive in ``KEPT``, so no id is reused by a newer object)."""
+    await conn.execute(text("SELECT 1"))
+    driver = (await conn.get_raw_connection()).driver_connection
+    KEPT.append(driver)
+    return id(driver)
+
+
+async def _burst(engine: AsyncEngine, width: int) -> set[int]:
+    """``width`` connections checked out at once; the ids of their driver connections."""
     seen: set[int] = set()
-    arrived = 0
+    held = asyncio.Event()
 
     async def one() -> None:
-        nonlocal arrived
-        async with engine.connect() as conn:  # type: ignore[attr-defined]
-            await conn.execute(text("SELECT 1"))
-            raw = await conn.get_raw_connection()
-            KEPT.append(raw.driver_connection)
-            seen.add(id(raw.driver_connection))
-            arrived += 1
-            if arrived == width:
+        async with engine.connect() as conn:
+            seen.add(await _driver_id(conn))
+            if len(seen) == width:
                 held.set()
             await held.wait()  # every one is checked out before any goes back
 
@@ -40,10 +44,10 @@ async def _burst(engine: object, width: int, held: asyncio.Event) -> set[int]:
 async def test_a_burst_past_pool_size_keeps_the_connections_it_opened(sql_url: str) -> None:
     engine = create_engine(sql_url, pool_size=2, max_overflow=2, pre_ping=False)
     try:
-        first = await _burst(engine, 4, asyncio.Event())
+        first = await _burst(engine, 4)
         assert len(first) == 4  # the cap: pool_size + max_overflow at once
         assert engine.pool.checkedin() == 4  # type: ignore[attr-defined]  # none closed
-        second = await _burst(engine, 4, asyncio.Event())
+        second = await _burst(engine, 4)
         assert second == first  # the same four, not four new ones
     finally:
         await engine.dispose()
@@ -54,20 +58,12 @@ async def test_no_more_than_pool_size_plus_overflow_are_opened(sql_url: str) -> 
 
     async def third() -> int:
         async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-            driver = (await conn.get_raw_connection()).driver_connection
-            KEPT.append(driver)
-            return id(driver)
+            return await _driver_id(conn)
 
     try:
         a = await engine.connect()
         b = await engine.connect()
-        held = set()
-        for conn in (a, b):
-            await conn.execute(text("SELECT 1"))
-            driver = (await conn.get_raw_connection()).driver_connection
-            KEPT.append(driver)
-            held.add(id(driver))
+        held = {await _driver_id(a), await _driver_id(b)}
         waiting = asyncio.ensure_future(third())
         await a.close()  # the waiting checkout gets this one back
         await b.close()
